@@ -1,0 +1,19 @@
+from django.urls import path
+
+from frontend.views import core, projects
+
+urlpatterns = [
+    path("", core.home, name="home"),
+    path("projects/", projects.project_list, name="project-list"),
+    path("projects/new/", projects.project_create, name="project-create"),
+    path("projects/<str:slug>/", projects.project_detail, name="project-detail"),
+    path("projects/<str:slug>/edit/", projects.project_edit, name="project-edit"),
+    path("projects/<str:slug>/members/", projects.project_members, name="project-members"),
+    path("projects/<str:slug>/members/<str:username>/", projects.project_member_update, name="project-member-update"),
+    path("settings/tokens/", core.token_list, name="token-list"),
+    path("settings/tokens/<int:token_id>/revoke/", core.token_revoke, name="token-revoke"),
+]
+
+# Sections whose issues have not landed yet say so; each is replaced by its app's urls.
+for _section in ["ideation", "experiments", "models", "deployments", "data"]:
+    urlpatterns.append(path(f"{_section}/", core.upcoming_section, {"section": _section}, name=f"section-{_section}"))

@@ -1,0 +1,67 @@
+"""The Django admin is the governance console. Changes made here go through the same
+audit log as the services; the audit log itself is read-only for everyone."""
+
+from django.contrib import admin
+from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+
+from mlplatform.audit import audit_record
+from mlplatform.models import ApiToken, AuditEvent, User
+
+
+class AuditedAdmin(admin.ModelAdmin):
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        changed = {name: str(form.cleaned_data.get(name)) for name in form.changed_data if name != "password"}
+        audit_record(actor=request.user, action=f"admin.{'change' if change else 'add'}", target=obj, after=changed)
+
+    def delete_model(self, request, obj):
+        audit_record(actor=request.user, action="admin.delete", target=obj)
+        super().delete_model(request, obj)
+
+
+@admin.register(User)
+class UserAdmin(AuditedAdmin, BaseUserAdmin):
+    list_display = ["username", "email", "display_name", "is_platform_admin", "is_active", "last_login"]
+    list_filter = ["is_platform_admin", "is_active", "is_superuser"]
+    fieldsets = [
+        *BaseUserAdmin.fieldsets,
+        ("Platform", {"fields": ["display_name", "is_platform_admin"]}),
+    ]
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(AuditedAdmin):
+    list_display = ["name", "user", "prefix", "project", "created_at", "expires_at", "revoked_at", "last_used_at"]
+    list_filter = ["revoked_at"]
+    search_fields = ["name", "user__username", "prefix"]
+    list_select_related = ["user", "project"]
+    readonly_fields = ["user", "name", "prefix", "key_hash", "project", "created_at", "last_used_at"]
+    fields = [*readonly_fields, "expires_at", "revoked_at"]
+
+    def has_add_permission(self, request):
+        return False  # a token's secret must be shown to its owner once: create them in the app
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(admin.ModelAdmin):
+    list_display = ["created_at", "actor_name", "action", "object_type", "object_repr", "project_id"]
+    list_filter = ["action", "object_type"]
+    search_fields = ["actor_name", "action", "object_repr", "object_id"]
+    date_hierarchy = "created_at"
+
+    def get_readonly_fields(self, request, obj=None):
+        return [field.name for field in self.model._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+admin.site.site_header = "ML Platform governance"
+admin.site.site_title = "ML Platform admin"
+admin.site.index_title = "Users, roles, tokens and the audit log"

@@ -1,0 +1,46 @@
+"""Writing the audit log. Services call `audit_record` inside their transaction, so an
+event exists exactly when the change it describes was committed."""
+
+from typing import Any
+
+from django.db import models
+
+from mlplatform.models import AuditEvent, User
+
+
+def audit_record(
+    *,
+    actor: User | None,
+    action: str,
+    target: models.Model,
+    project_id: int | None = None,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+    reason: str = "",
+) -> AuditEvent:
+    actor_user = actor if actor is not None and actor.is_authenticated else None
+    return AuditEvent.objects.create(
+        actor=actor_user,
+        actor_name=actor_user.username if actor_user else "system",
+        action=action,
+        object_type=target._meta.label_lower,
+        object_id=str(target.pk),
+        object_repr=str(target)[:255],
+        project_id=project_id,
+        before=before,
+        after=after,
+        reason=reason,
+    )
+
+
+def snapshot(instance: models.Model, fields: list[str]) -> dict[str, Any]:
+    """The named fields of `instance` as JSON-safe values, for before/after records."""
+    values: dict[str, Any] = {}
+    for name in fields:
+        value = getattr(instance, name)
+        if isinstance(value, models.Model):
+            value = value.pk
+        elif value is not None and not isinstance(value, (str, int, float, bool, list, dict)):
+            value = str(value)
+        values[name] = value
+    return values

@@ -1,0 +1,14 @@
+"""The small test override: fast hashing, test hosts, quiet logs."""
+
+import os
+
+os.environ.setdefault("DJANGO_SECRET_KEY", "test-only-secret-key-not-for-production-0123456789")
+
+from mlplatform.settings import *  # noqa: E402,F403
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+ALLOWED_HOSTS = [*ALLOWED_HOSTS, "testserver"]  # noqa: F405
+LOGGING["root"]["level"] = "WARNING"  # noqa: F405
+BROWSER_PATH = os.environ.get("MLP_BROWSER", "/usr/bin/chromium")
+# Threads serving live tests must not keep connections open past the test database.
+DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405

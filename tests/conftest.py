@@ -1,0 +1,106 @@
+import os
+import socket
+import threading
+import time
+
+from django.conf import settings
+import pytest
+from rest_framework.test import APIClient
+
+from mlplatform import services as core_services
+from tests.factories import UserFactory, make_project
+
+
+@pytest.fixture
+def user(db):
+    return UserFactory()
+
+
+@pytest.fixture
+def other_user(db):
+    return UserFactory()
+
+
+@pytest.fixture
+def project(user):
+    return make_project(owner=user)
+
+
+@pytest.fixture
+def api(user):
+    client = APIClient()
+    client.force_authenticate(user)
+    return client
+
+
+@pytest.fixture
+def anon_api():
+    return APIClient()
+
+
+@pytest.fixture
+def token_for():
+    def make(u, **kwargs):
+        return core_services.api_token_create(user=u, name="test", **kwargs)[1]
+
+    return make
+
+
+def bearer_client(raw: str) -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    return client
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def live_asgi(transactional_db):
+    """The real ASGI app (HTTP + websockets) served by uvicorn in a thread, on the test
+    database. Yields its base URL."""
+    import uvicorn
+
+    port = free_port()
+    config = uvicorn.Config(
+        "mlplatform.asgi:application", host="127.0.0.1", port=port, lifespan="off", log_level="warning"
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if time.monotonic() > deadline:
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(10)
+
+
+@pytest.fixture
+def browser():
+    """Headless Debian Chromium through Playwright (no browser download)."""
+    playwright_sync = pytest.importorskip("playwright.sync_api")
+    # Playwright's sync API keeps an event loop on this thread; the test body's ORM
+    # calls are still plain synchronous code, so Django's async guard does not apply.
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    with playwright_sync.sync_playwright() as p:
+        b = p.chromium.launch(
+            executable_path=settings.BROWSER_PATH,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
+        )
+        yield b
+        b.close()
+    del os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"]
