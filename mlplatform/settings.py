@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "channels",
     "mlplatform",
     "projects",
+    "deployments",
     "frontend",
 ]
 
@@ -188,6 +189,14 @@ SPECTACULAR_SETTINGS = {
 }
 
 API_TOKEN_DEFAULT_DAYS = 90
+
+# Model serving (deployments.serving): every serving process polls the routing version
+# this often, appends each prediction to a spool file here before answering, and
+# batches concurrent requests up to this many rows.
+SERVING_SPOOL_DIR = Path(os.environ.get("MLP_SERVING_SPOOL_DIR", DATA_DIR / "serving-spool"))
+SERVING_POLL_INTERVAL = float(os.environ.get("MLP_SERVING_POLL_INTERVAL", "0.5"))
+SERVING_MAX_BATCH_ROWS = int(os.environ.get("MLP_SERVING_MAX_BATCH_ROWS", "1024"))
+SERVING_MAX_WAIT_MS = float(os.environ.get("MLP_SERVING_MAX_WAIT_MS", "0"))
 
 LOGGING = {
     "version": 1,
