@@ -44,7 +44,7 @@ from sklearn.ensemble import RandomForestClassifier
 X, y = load_iris(return_X_y=True, as_frame=True)
 model = RandomForestClassifier(n_estimators=50, random_state=0).fit(X, y)
 mlflow.sklearn.save_model(model, {str(directory / "model")!r}, signature=infer_signature(X, model.predict(X)),
-                          skops_trusted_types=["sklearn.tree._tree.Tree"])
+                          skops_trusted_types=["sklearn.tree._tree.Tree"], pip_requirements=["scikit-learn"])
 """
     subprocess.run([PYTHON, "-c", code], check=True, capture_output=True)
     return directory / "model"

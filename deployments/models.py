@@ -65,6 +65,11 @@ class Endpoint(models.Model):
     auto_promote = models.BooleanField(default=True)
     auto_canary = models.BooleanField(default=False)
     policy = models.JSONField(default=default_policy)
+    # When the challenger first crossed a rollback limit, and which; cleared when it
+    # is back within limits. The rollback waits `breach_seconds` from here.
+    breach_since = models.DateTimeField(null=True, blank=True)
+    breach_reason = models.CharField(max_length=300, blank=True)
+    kpi_fed_at = models.DateTimeField(null=True, blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -7,6 +7,7 @@ keeps the process's counters visible on the dashboard."""
 
 import atexit
 import os
+from pathlib import Path
 import socket
 import threading
 
@@ -83,14 +84,21 @@ class DatabaseSource:
         )
 
 
-def build_app(*, poll_interval: float | None = None, drain_in_process: bool = False) -> ServingApp:
-    """The data plane on the database. `drain_in_process`: the prediction-log drainer
-    runs as a child process (`manage.py serve`) instead of a thread (runplatform)."""
-    directory = settings.SERVING_SPOOL_DIR
-    if drain_in_process:
-        spool = Spool(directory, drainer=DrainerProcess(directory, cwd=settings.BASE_DIR))
-    else:
-        spool = Spool(directory, sink=DatabaseSink())
+def build_spool(directory: Path, *, drain: str | None = "thread") -> Spool:
+    """The spool, drained by a thread, a child process (`manage.py serve`, so the
+    database work never takes the serving process's GIL), or nobody (None)."""
+    if drain == "process":
+        return Spool(directory, drainer=DrainerProcess(directory, cwd=settings.BASE_DIR))
+    if drain is None:
+        from deployments.management.commands.serve import NoDrainer
+
+        return Spool(directory, drainer=NoDrainer())
+    return Spool(directory, sink=DatabaseSink())
+
+
+def build_app(*, poll_interval: float | None = None) -> ServingApp:
+    """The data plane mounted in the main ASGI app (runplatform): drained by a thread."""
+    spool = build_spool(settings.SERVING_SPOOL_DIR)
     # Inside runplatform there is no ASGI lifespan to flush on; what is not drained
     # here stays in the spool file and the next serving process drains it.
     atexit.register(spool.stop)

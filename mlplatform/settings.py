@@ -197,6 +197,10 @@ SERVING_SPOOL_DIR = Path(os.environ.get("MLP_SERVING_SPOOL_DIR", DATA_DIR / "ser
 SERVING_POLL_INTERVAL = float(os.environ.get("MLP_SERVING_POLL_INTERVAL", "0.5"))
 SERVING_MAX_BATCH_ROWS = int(os.environ.get("MLP_SERVING_MAX_BATCH_ROWS", "1024"))
 SERVING_MAX_WAIT_MS = float(os.environ.get("MLP_SERVING_MAX_WAIT_MS", "0"))
+CELERY_BEAT_SCHEDULE["deployments-policies"] = {
+    "task": "deployments.endpoints_policy_check_task",
+    "schedule": float(os.environ.get("MLP_DEPLOYMENT_POLICY_INTERVAL", "10")),
+}
 
 LOGGING = {
     "version": 1,
