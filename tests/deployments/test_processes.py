@@ -125,7 +125,7 @@ def test_killing_a_serving_process_leaves_the_others_serving_and_its_acknowledge
         missing = [rid for rid in acknowledged[victim_port] + acknowledged[survivor_port] if rid not in logged]
         assert len(missing) <= sum(sink.dropped_counts.values()), f"{len(missing)} acknowledged records lost"
         assert not missing
-        assert len([p for p in spool.glob("*.spool")]) == 1, "the dead process's spool file was not cleaned up"
+        assert len(list(spool.glob("*.spool"))) == 1, "the dead process's spool file was not cleaned up"
     finally:
         for process in (victim, survivor):
             if process.poll() is None:
