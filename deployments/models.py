@@ -94,6 +94,10 @@ class Endpoint(models.Model):
 class Revision(models.Model):
     endpoint = models.ForeignKey(Endpoint, on_delete=models.CASCADE, related_name="revisions")
     number = models.PositiveIntegerField()
+    model_version = models.ForeignKey(
+        "registry.ModelVersion", null=True, blank=True, on_delete=models.PROTECT, related_name="revisions"
+    )
+    # Copied at deploy, so the history reads the same after the version is renamed.
     model_name = models.CharField(max_length=200, blank=True)
     model_version_number = models.PositiveIntegerField(null=True, blank=True)
     model_dir = models.CharField(max_length=1000, help_text="Local directory holding the version's MLmodel.")

@@ -101,7 +101,8 @@ def build_app(*, poll_interval: float | None = None) -> ServingApp:
     spool = build_spool(settings.SERVING_SPOOL_DIR)
     # Inside runplatform there is no ASGI lifespan to flush on; what is not drained
     # here stays in the spool file and the next serving process drains it.
-    atexit.register(spool.stop)
+    if settings.SERVING_DRAIN_AT_EXIT:
+        atexit.register(spool.stop)
     return ServingApp(
         source=DatabaseSource(), spool=spool, poll_interval=poll_interval or settings.SERVING_POLL_INTERVAL
     )

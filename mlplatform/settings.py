@@ -199,6 +199,7 @@ SERVING_SPOOL_DIR = Path(os.environ.get("MLP_SERVING_SPOOL_DIR", DATA_DIR / "ser
 SERVING_POLL_INTERVAL = float(os.environ.get("MLP_SERVING_POLL_INTERVAL", "0.5"))
 SERVING_MAX_BATCH_ROWS = int(os.environ.get("MLP_SERVING_MAX_BATCH_ROWS", "1024"))
 SERVING_MAX_WAIT_MS = float(os.environ.get("MLP_SERVING_MAX_WAIT_MS", "0"))
+SERVING_DRAIN_AT_EXIT = True
 CELERY_BEAT_SCHEDULE["deployments-policies"] = {
     "task": "deployments.endpoints_policy_check_task",
     "schedule": float(os.environ.get("MLP_DEPLOYMENT_POLICY_INTERVAL", "10")),

@@ -129,3 +129,29 @@ def serve(tmp_path):
 
 def split_body(rows=None, columns=None):
     return {"dataframe_split": {"columns": columns or COLUMNS, "data": rows or [ROW]}}
+
+
+def register_version(*, project, user, model_dir: Path, name: str = "iris", metrics: dict | None = None):
+    """A registered model version holding `model_dir`'s files, the way the MLflow
+    client would leave it: a run (with metrics), a logged model, a version."""
+    import shutil
+
+    from experiments import services as exp_services
+    from experiments.artifacts import model_local_dir
+    from registry import services as registry_services
+    from registry.models import RegisteredModel
+
+    experiment = exp_services.experiment_get_or_create(project=project, name="train", user=user)
+    run = exp_services.run_create(experiment=experiment, user=user)
+    if metrics:
+        exp_services.run_log_batch(run=run, metrics=[(k, v, 0, int(time.time() * 1000)) for k, v in metrics.items()])
+    logged = exp_services.logged_model_create(experiment=experiment, user=user, name="model", source_run=run)
+    target = model_local_dir(logged)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(model_dir, target, dirs_exist_ok=True)
+    model = RegisteredModel.objects.filter(project=project, name=name).first()
+    if model is None:
+        model = registry_services.registered_model_create(project=project, name=name, user=user)
+    return registry_services.model_version_create(
+        registered_model=model, source=f"models:/{logged.pk}", user=user, model_id=logged.pk
+    )
