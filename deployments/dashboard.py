@@ -1,12 +1,14 @@
 """The endpoint dashboard's figures, built in Python from a metrics snapshot
 (deployments.api.metrics_snapshot) and drawn in the browser by plotly.js."""
 
+from datetime import datetime, timedelta
 import json
 from typing import Any
 
 import plotly.graph_objects as go
 
 COLOURS = {"champion": "#3358d4", "challenger": "#e8590c", "shadow": "#9c36b5"}
+MINUTE_MS = 55_000
 LAYOUT = {"margin": {"l": 48, "r": 12, "t": 36, "b": 36}, "height": 260, "legend": {"orientation": "h", "y": -0.25}}
 
 
@@ -23,7 +25,8 @@ def traffic_figure(series: list[dict]) -> go.Figure:
     fig = go.Figure(layout={**LAYOUT, "title": "Requests per minute", "barmode": "stack"})
     for role in _roles(series):
         x, y = _role_series(series, role, "requests")
-        fig.add_bar(x=x, y=y, name=role, marker_color=COLOURS[role])
+        # On a date axis a lone bar is 1 ms wide unless told: one minute, in ms.
+        fig.add_bar(x=x, y=y, name=role, marker_color=COLOURS[role], width=[MINUTE_MS] * len(x))
     return fig
 
 
@@ -46,7 +49,15 @@ def errors_figure(series: list[dict]) -> go.Figure:
             x=x, y=[v * 100 for v in y], name=f"{role} 5xx %", mode="lines+markers", line={"color": COLOURS[role]}
         )
         x, y = _role_series(series, role, "client_errors")
-        fig.add_bar(x=x, y=y, name=f"{role} 4xx", marker_color=COLOURS[role], opacity=0.35, yaxis="y2")
+        fig.add_bar(
+            x=x,
+            y=y,
+            name=f"{role} 4xx",
+            marker_color=COLOURS[role],
+            opacity=0.35,
+            yaxis="y2",
+            width=[MINUTE_MS] * len(x),
+        )
     fig.update_layout(yaxis2={"overlaying": "y", "side": "right", "showgrid": False})
     return fig
 
@@ -57,7 +68,8 @@ def drift_figure(revisions: dict[str, Any], threshold: float) -> go.Figure:
         drift = revision.get("drift") or {}
         names = list(drift)
         fig.add_bar(x=names, y=[drift[n]["value"] or 0 for n in names], name=role, marker_color=COLOURS[role])
-    fig.add_hline(y=threshold, line_dash="dash", line_color="#c92a2a")
+    if any(r.get("drift") for r in revisions.values()):
+        fig.add_hline(y=threshold, line_dash="dash", line_color="#c92a2a")
     return fig
 
 
@@ -73,7 +85,13 @@ def kpi_figure(revisions: dict[str, Any], target: dict | None) -> go.Figure:
     return fig
 
 
-def figures(snapshot: dict[str, Any], *, psi_threshold: float = 0.2) -> dict[str, Any]:
+def _empty_note(fig: go.Figure, text: str) -> None:
+    fig.add_annotation(text=text, showarrow=False, xref="paper", yref="paper", x=0.5, y=0.5, font={"color": "#6b7385"})
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+
+
+def figures(snapshot: dict[str, Any], *, psi_threshold: float = 0.2, now: datetime | None = None) -> dict[str, Any]:
     series, revisions = snapshot["series"], snapshot["revisions"]
     built = {
         "traffic": traffic_figure(series),
@@ -82,4 +100,15 @@ def figures(snapshot: dict[str, Any], *, psi_threshold: float = 0.2) -> dict[str
         "drift": drift_figure(revisions, psi_threshold),
         "kpi": kpi_figure(revisions, snapshot.get("kpi_target")),
     }
+    # A fixed 30-minute window: a single minute of data must not stretch to fill it.
+    now = now or datetime.now().astimezone()
+    window = [(now - timedelta(minutes=30)).isoformat(), (now + timedelta(minutes=1)).isoformat()]
+    for name in ("traffic", "latency", "errors"):
+        built[name].update_xaxes(range=window, type="date")
+        if not series:
+            _empty_note(built[name], "No requests in the last 30 minutes.")
+    if not any(r.get("drift") for r in revisions.values()):
+        _empty_note(built["drift"], "No training reference: pass `reference` at deploy, or save an input example.")
+    if not any(r["kpi"]["n"] for r in revisions.values()):
+        _empty_note(built["kpi"], "No ground truth yet: POST /serve/<endpoint>/feedback with the request id.")
     return {name: json.loads(fig.to_json()) for name, fig in built.items()}

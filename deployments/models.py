@@ -144,6 +144,10 @@ class EndpointEvent(models.Model):
     def __str__(self) -> str:
         return f"{self.endpoint.slug}: {self.kind}"
 
+    @property
+    def label(self) -> str:
+        return self.kind.replace("_", " ")
+
 
 class ServingConfig(models.Model):
     """One row: the routing version every serving process polls (cheap, indexed)."""

@@ -42,7 +42,9 @@ def _save_exploding(path: Path) -> Path:
     return path
 
 
-def _save(path: Path, *, trees: int = 10, seed: int = 0, broken: bool = False, fmt: str = "skops") -> Path:
+def _save(
+    path: Path, *, trees: int = 10, seed: int = 0, broken: bool = False, fmt: str = "skops", depth: int | None = None
+) -> Path:
     from mlflow.models import infer_signature
     import mlflow.sklearn
     from sklearn.datasets import load_iris
@@ -55,7 +57,7 @@ def _save(path: Path, *, trees: int = 10, seed: int = 0, broken: bool = False, f
         model = RandomForestClassifier(n_estimators=trees, random_state=seed).fit(fitted, y)
         signature = infer_signature(X, y)
     else:
-        model = RandomForestClassifier(n_estimators=trees, random_state=seed).fit(X, y)
+        model = RandomForestClassifier(n_estimators=trees, random_state=seed, max_depth=depth).fit(X, y)
         signature = infer_signature(X, model.predict(X))
     kwargs = {"skops_trusted_types": ["sklearn.tree._tree.Tree"]} if fmt == "skops" else {}
     # Explicit requirements: inferring them runs the model in a subprocess (slow).
@@ -65,15 +67,20 @@ def _save(path: Path, *, trees: int = 10, seed: int = 0, broken: bool = False, f
     return path
 
 
-@pytest.fixture(scope="session")
-def model_dirs():
+def make_model_dirs() -> dict[str, Path]:
     root = Path(tempfile.mkdtemp(prefix="mlp-models-"))
     return {
         "iris": _save(root / "iris"),
         "iris2": _save(root / "iris2", seed=1),
+        "weak": _save(root / "weak", depth=1),
         "broken": _save_exploding(root / "broken"),
         "pickled": _save(root / "pickled", fmt="cloudpickle"),
     }
+
+
+@pytest.fixture(scope="session")
+def model_dirs():
+    return make_model_dirs()
 
 
 class ServerThread:

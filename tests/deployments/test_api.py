@@ -85,8 +85,9 @@ def test_another_projects_endpoint_is_not_found_and_viewers_cannot_deploy(api, e
 
 def test_only_owners_may_trust_pickled_versions(api, project, user, endpoint, model_dirs):
     engineer = UserFactory()
-    from projects import services as project_services
     from rest_framework.test import APIClient
+
+    from projects import services as project_services
 
     project_services.membership_add(project=project, username=engineer.username, role=Role.ML_ENGINEER, actor=user)
     version = register_version(project=project, user=user, model_dir=model_dirs["pickled"])
