@@ -9,10 +9,19 @@ from collections import defaultdict
 from datetime import UTC, datetime
 from typing import Any
 
-from django.db import close_old_connections, transaction
+from django.db import connection, transaction
 
 from deployments import monitoring
 from deployments.models import DroppedRecords, Feedback, MinuteStat, PredictionLog, SpoolCursor
+
+
+def fresh_connection() -> None:
+    """These run in long-lived threads: drop a connection past its age or broken, as
+    Django does between requests; never one inside a transaction (a caller's, a test's)."""
+    if not connection.in_atomic_block:
+        from django.db import close_old_connections
+
+        close_old_connections()
 
 
 def _at(record: dict[str, Any]) -> datetime:
@@ -21,11 +30,11 @@ def _at(record: dict[str, Any]) -> datetime:
 
 class DatabaseSink:
     def committed_offset(self, spool: str) -> int:
-        close_old_connections()
+        fresh_connection()
         return SpoolCursor.objects.filter(name=spool).values_list("offset", flat=True).first() or 0
 
     def write(self, records: list[dict[str, Any]], *, spool: str, offset: int) -> None:
-        close_old_connections()
+        fresh_connection()
         predictions = [_prediction(r) for r in records if r.get("k") != "f"]
         feedback = [
             Feedback(endpoint_id=r["e"], request_id=r["rid"][:64], actual=r.get("actual"), at=_at(r))
@@ -39,11 +48,11 @@ class DatabaseSink:
             SpoolCursor.objects.update_or_create(name=spool, defaults={"offset": offset})
 
     def dropped(self, count: int, *, reason: str, endpoint_id: int | None = None) -> None:
-        close_old_connections()
+        fresh_connection()
         DroppedRecords.objects.create(endpoint_id=endpoint_id, count=count, reason=reason[:200])
 
     def forget(self, spool: str) -> None:
-        close_old_connections()
+        fresh_connection()
         SpoolCursor.objects.filter(name=spool).delete()
 
 

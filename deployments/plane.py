@@ -12,10 +12,9 @@ import socket
 import threading
 
 from django.conf import settings
-from django.db import close_old_connections
 from django.utils import timezone
 
-from deployments.logsink import DatabaseSink
+from deployments.logsink import DatabaseSink, fresh_connection
 from deployments.models import Endpoint, Revision, RevisionStatus, ServingConfig, ServingProcess
 from deployments.serving.app import ServingApp
 from deployments.serving.config import EndpointSpec, RevisionSpec
@@ -52,22 +51,22 @@ class DatabaseSource:
         self.name = f"{socket.gethostname()}-{os.getpid()}-{threading.get_ident() % 10000}"
 
     def version(self) -> str:
-        close_old_connections()
+        fresh_connection()
         return str(ServingConfig.objects.filter(pk=1).values_list("version", flat=True).first() or 0)
 
     def load(self) -> dict[str, EndpointSpec]:
-        close_old_connections()
+        fresh_connection()
         endpoints = Endpoint.objects.select_related("champion", "challenger")
         return {e.slug: endpoint_spec(e) for e in endpoints}
 
     def report(self, *, revision_id: int, loaded: bool, error: str = "") -> None:
         from deployments import services
 
-        close_old_connections()
+        fresh_connection()
         services.revision_report_load(revision_id=revision_id, loaded=loaded, error=error)
 
     def heartbeat(self, status: dict) -> None:
-        close_old_connections()
+        fresh_connection()
         ServingProcess.objects.update_or_create(
             name=self.name,
             defaults={

@@ -446,7 +446,9 @@ def traffic_set(
 def challenger_promote(
     *, endpoint: Endpoint, actor: User | None, reason: str = "", automatic: bool = False
 ) -> Endpoint:
-    endpoint = Endpoint.objects.select_for_update().select_related("champion", "challenger").get(pk=endpoint.pk)
+    endpoint = (
+        Endpoint.objects.select_for_update(of=("self",)).select_related("champion", "challenger").get(pk=endpoint.pk)
+    )
     challenger = endpoint.challenger
     if challenger is None:
         raise InvalidState("The endpoint has no challenger to promote.")
@@ -467,7 +469,9 @@ def challenger_rollback(
     *, endpoint: Endpoint, actor: User | None, reason: str = "", automatic: bool = False
 ) -> Endpoint:
     """Take the challenger out of traffic; it ends `rolled_back`."""
-    endpoint = Endpoint.objects.select_for_update().select_related("champion", "challenger").get(pk=endpoint.pk)
+    endpoint = (
+        Endpoint.objects.select_for_update(of=("self",)).select_related("champion", "challenger").get(pk=endpoint.pk)
+    )
     challenger = endpoint.challenger
     if challenger is None:
         raise InvalidState("The endpoint has no challenger to roll back.")
@@ -485,7 +489,7 @@ def challenger_rollback(
 def champion_rollback(*, endpoint: Endpoint, actor: User | None, reason: str = "") -> Endpoint:
     """Serve the previous champion again: a new revision of the same version (the
     history stays append-only), the current champion ends `rolled_back`."""
-    endpoint = Endpoint.objects.select_for_update().select_related("champion").get(pk=endpoint.pk)
+    endpoint = Endpoint.objects.select_for_update(of=("self",)).select_related("champion").get(pk=endpoint.pk)
     current = endpoint.champion
     if current is None:
         raise InvalidState("The endpoint has no champion to roll back.")

@@ -27,6 +27,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from typing import Any, Protocol
 import uuid
 
@@ -150,6 +151,7 @@ class Drainer:
         self.sink = sink
         self.flushed = 0
         self.dropped = 0
+        self._last_complaint = -1e9
 
     def drain_all(self) -> int:
         """One pass over the directory; returns how many records it stored."""
@@ -159,7 +161,10 @@ class Drainer:
             try:
                 total += self._drain_file(path)
             except Exception:
-                logger.exception("draining %s failed; will retry", path.name)
+                # A database outage fails every pass: say so once a minute, not 5x a second.
+                if time.monotonic() - self._last_complaint > 60:
+                    self._last_complaint = time.monotonic()
+                    logger.exception("draining %s failed; will retry", path.name)
         return total
 
     def _drain_file(self, path: Path) -> int:
