@@ -411,7 +411,9 @@ def _log_dataset_input(run: Run, item: Mapping) -> None:
         },
     )
     tags = {str(k)[:255]: str(v)[:500] for k, v in _pairs(item.get("tags"))}
-    DatasetInput.objects.update_or_create(run=run, dataset=dataset, defaults={"tags": tags})
+    DatasetInput.objects.update_or_create(
+        run=run, dataset=dataset, defaults={"tags": tags, "context": tags.get("mlflow.data.context", "")}
+    )
 
 
 def _model_in_project(run: Run, model_id: str) -> LoggedModel:
