@@ -136,6 +136,13 @@ class Metric(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["run", "key", "step"], name="metric_run_key_step")]
+        # MLflow's primary key: logging the very same point twice (the client re-logs
+        # a run's metrics against its logged model) keeps one point.
+        constraints = [
+            models.UniqueConstraint(
+                fields=["run", "key", "step", "timestamp", "value", "is_nan"], name="metric_unique_point"
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.key}@{self.step}={self.value}"

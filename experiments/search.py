@@ -97,10 +97,8 @@ def _split_identifier(ident: str, text: str) -> tuple[str, str]:
     if ident.startswith("`"):  # a bare backticked name is an attribute, as in MLflow
         return "attributes", _unquote(ident)
     entity, dot, key = ident.partition(".")
-    if not dot:
-        if ident.lower() in STRING_ATTRIBUTES or ident.lower() in NUMERIC_ATTRIBUTES:
-            return "attributes", ident.lower()
-        raise ValidationFailed(f"Invalid filter '{text}': '{ident}' is not an <entity>.<key> name.")
+    if not dot:  # a bare name is an attribute (`status`, `name`); callers check which
+        return "attributes", ident.lower()
     canonical = ENTITY_ALIASES.get(entity.lower())
     if canonical is None:
         raise ValidationFailed(

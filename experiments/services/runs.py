@@ -326,7 +326,12 @@ def _log_metrics(run: Run, points: list[tuple[str, float, int, int, str]]) -> No
         current = best.get(key)
         if current is None or _order_key(value, step, ts) > _order_key(*current):
             best[key] = (value, step, ts)
-    Metric.objects.bulk_create(rows, batch_size=1000)
+    Metric.objects.bulk_create(rows, batch_size=1000, ignore_conflicts=True)
+    for row in rows:
+        if row.model_id:  # a duplicate that was dropped still links the point to its model
+            Metric.objects.filter(
+                run=run, key=row.key, step=row.step, timestamp=row.timestamp, value=row.value, is_nan=row.is_nan
+            ).update(model_id=row.model_id)
     _update_latest(run, best)
 
 
