@@ -290,6 +290,13 @@ def metric_histories(*, run_ids: list[str], keys: list[str] | None = None) -> di
     return {r: {k: downsample(v) for k, v in series.items()} for r, series in out.items()}
 
 
+def metric_keys_by_points(*, run_ids: list[str]) -> list[str]:
+    """Metric keys of these runs, those with the most points (the curves) first; one
+    query. Callers checked access."""
+    rows = Metric.objects.filter(run_id__in=run_ids).values("key").annotate(n=Count("id")).order_by("-n", "key")
+    return [row["key"] for row in rows]
+
+
 # --- compare -------------------------------------------------------------------------
 
 

@@ -193,7 +193,8 @@ def experiment_runs_csv(request, experiment_id: int):
 def run_detail(request, run_id: str):
     detail = _call(selectors_ui.run_detail, user=request.user, run_id=run_id)
     run = detail.run
-    keys = sorted(detail.histories)[:MAX_CHARTS]
+    # A single point is no curve: those metrics live in the latest-values table.
+    keys = sorted(k for k, points in detail.histories.items() if len(points) > 1)[:MAX_CHARTS]
     chart_data = {f"chart-{i}-data": charts.metric_chart(k, detail.histories[k]) for i, k in enumerate(keys)}
     path = request.GET.get("path", "")
     browser = _artifact_browser(run, path, request.GET.get("file", ""))
@@ -262,7 +263,10 @@ def _compare_context(request, comparison) -> dict:
     metric_cols = [f"metrics.{k}" for k in comparison.metric_keys]
     param_cols = [f"params.{k}" for k in comparison.param_keys]
     all_cols = param_cols + metric_cols
-    metric = request.GET.get("metric") or (comparison.metric_keys[0] if comparison.metric_keys else "")
+    metric = request.GET.get("metric", "")
+    if metric not in comparison.metric_keys:
+        by_points = selectors_ui.metric_keys_by_points(run_ids=[r.pk for r in runs])
+        metric = by_points[0] if by_points else ""
     x = request.GET.get("x") if request.GET.get("x") in all_cols else (param_cols or all_cols or [""])[0]
     y = request.GET.get("y") if request.GET.get("y") in all_cols else (metric_cols or all_cols or [""])[-1]
     histories = selectors_ui.metric_histories(run_ids=[r.pk for r in runs], keys=[metric]) if metric else {}

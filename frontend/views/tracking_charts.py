@@ -79,7 +79,7 @@ def overlay_chart(key: str, runs: list[Run], histories: dict[str, dict[str, list
                 line={"color": PALETTE[i % len(PALETTE)]},
             )
         )
-    fig.update_layout(**BASE_LAYOUT, height=380, legend={"orientation": "h", "y": -0.2})
+    fig.update_layout(**BASE_LAYOUT, height=420, legend={"orientation": "h", "y": -0.25})
     fig.update_xaxes(title_text="step")
     fig.update_yaxes(title_text=esc(key))
     return _as_dict(fig)
