@@ -191,6 +191,7 @@ class DatasetInput(models.Model):
     run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="dataset_inputs")
     dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="inputs")
     tags = models.JSONField(default=dict, blank=True)
+    context = models.CharField(max_length=500, blank=True, help_text="The mlflow.data.context tag, for search.")
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["run", "dataset"], name="datasetinput_unique")]

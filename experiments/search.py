@@ -14,7 +14,6 @@ import json
 import re
 
 from django.db.models import Exists, F, FilteredRelation, OuterRef, Q, QuerySet
-from django.db.models.fields.json import KeyTextTransform
 
 from experiments.models import DatasetInput, LatestMetric, Param, RunTag
 from mlplatform.errors import ValidationFailed
@@ -264,9 +263,7 @@ def _dataset_q(clause: Clause, text: str) -> Q:
     field = DATASET_FIELDS.get(clause.key.lower())
     if field is None:
         raise ValidationFailed(f"Invalid dataset key '{clause.key}' in filter '{text}'. Valid: name, digest, context.")
-    base = DatasetInput.objects.filter(run_id=OuterRef("pk")).annotate(
-        context=KeyTextTransform("mlflow.data.context", "tags")
-    )
+    base = DatasetInput.objects.filter(run_id=OuterRef("pk"))
     if clause.op in ("IS NULL", "IS NOT NULL"):
         raise ValidationFailed(f"Invalid filter '{text}': IS NULL does not apply to datasets.")
     return Q(Exists(base.filter(_string_q(field, clause.op, clause.value, text))))

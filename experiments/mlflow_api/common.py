@@ -6,10 +6,14 @@ Plain Django views rather than DRF: these endpoints are the tracking hot path, a
 MLflow wire format is not ours to negotiate."""
 
 from collections.abc import Callable
+import copy
 import functools
+import hashlib
 import json
 import logging
 import math
+import threading
+import time
 from types import SimpleNamespace
 from typing import Any
 
@@ -60,15 +64,50 @@ def _map_error(exc: ApplicationError) -> JsonResponse:
     return error_response("BAD_REQUEST", exc.message, exc.status_code)
 
 
+# A tracking client sends thousands of requests with the same credentials; checking
+# them (a query, or a deliberately slow password hash) on every one would dominate the
+# hot path. A successful check is remembered for a few seconds, keyed by a hash of the
+# header, so a revoked token or changed password stops working within AUTH_CACHE_SECONDS.
+AUTH_CACHE_SECONDS = 10.0
+_auth_cache: dict[str, tuple[float, Any]] = {}
+_auth_lock = threading.Lock()
+
+
+def _cached_user(header: str):
+    key = hashlib.sha256(header.encode("utf-8", "surrogateescape")).hexdigest()
+    now = time.monotonic()
+    with _auth_lock:
+        hit = _auth_cache.get(key)
+    if hit is not None and hit[0] > now:
+        return _fresh_copy(hit[1])
+    user = _check_header(header)
+    with _auth_lock:
+        if len(_auth_cache) > 10000:
+            _auth_cache.clear()
+        _auth_cache[key] = (now + AUTH_CACHE_SECONDS, user)
+    return _fresh_copy(user)
+
+
+def _fresh_copy(user):
+    # Each request gets its own copy: selectors cache per-request roles on the object.
+    clone = copy.copy(user)
+    clone.__dict__ = {k: v for k, v in user.__dict__.items() if not k.startswith("_mlp_")}
+    return clone
+
+
+def _check_header(header: str):
+    shim = SimpleNamespace(META={"HTTP_AUTHORIZATION": header}, headers={"authorization": header}, _request=None)
+    for backend in (BearerTokenAuthentication(), TokenOrPasswordBasicAuthentication()):
+        result = backend.authenticate(shim)
+        if result is not None:
+            return result[0]
+    raise MlflowError("UNAUTHENTICATED", "Unsupported Authorization header.", 401)
+
+
 def _authenticate(request: HttpRequest):
     header = request.META.get("HTTP_AUTHORIZATION", "")
     if header:
-        shim = SimpleNamespace(META=request.META, headers=request.headers, _request=request)
-        for backend in (BearerTokenAuthentication(), TokenOrPasswordBasicAuthentication()):
-            result = backend.authenticate(shim)
-            if result is not None:
-                return result[0]
-        raise MlflowError("UNAUTHENTICATED", "Unsupported Authorization header.", 401)
+        return _cached_user(header)
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         raise MlflowError("UNAUTHENTICATED", "Authentication required: use a token or a password.", 401)

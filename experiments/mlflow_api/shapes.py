@@ -101,3 +101,13 @@ def logged_model_shape(model: LoggedModel, metrics: list | None = None) -> dict:
         info["status_message"] = model.status_message
     data = {"params": kv((p.key, p.value) for p in model.params.all()), "metrics": metrics or []}
     return {"info": info, "data": data}
+
+
+def new_run_shape(run: Run) -> dict:
+    """A run just created has only its tags: no need to fetch the rest."""
+    return {
+        "info": run_info_shape(run),
+        "data": {"tags": kv(sorted(run.tags.values_list("key", "value")))},
+        "inputs": {},
+        "outputs": {},
+    }

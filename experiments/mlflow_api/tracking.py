@@ -4,7 +4,7 @@ from django.db.models import Exists, OuterRef, Q
 
 from experiments import search, selectors, services
 from experiments.mlflow_api.common import MlflowError, RequestData, endpoint
-from experiments.mlflow_api.shapes import experiment_shape, metric_shape, run_info_shape, run_shape
+from experiments.mlflow_api.shapes import experiment_shape, metric_shape, new_run_shape, run_info_shape, run_shape
 from experiments.models import ExperimentTag, Run
 from experiments.validation import parse_int
 from mlplatform.errors import ValidationFailed
@@ -121,7 +121,7 @@ def run_create(request, user, data: RequestData):
         start_time=parse_int(data.get("start_time"), "start_time"),
         user_name=data.string("user_id", required=False),
     )
-    return {"run": run_shape(selectors.with_run_data(Run.objects.filter(pk=run.pk)).get())}
+    return {"run": new_run_shape(run)}
 
 
 @endpoint("GET")

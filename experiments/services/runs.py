@@ -1,16 +1,16 @@
 from collections.abc import Iterable, Mapping
 import math
 import secrets
+import time
 import uuid
 
-from django.db import transaction
+from django.db import connection, transaction
 
 from experiments.models import (
     TERMINAL_RUN_STATUSES,
     Dataset,
     DatasetInput,
     Experiment,
-    LatestMetric,
     Lifecycle,
     LoggedModel,
     Metric,
@@ -335,23 +335,29 @@ def _log_metrics(run: Run, points: list[tuple[str, float, int, int, str]]) -> No
     _update_latest(run, best)
 
 
+_UPSERT_LATEST = """
+INSERT INTO "experiments_latestmetric" ("run_id", "key", "value", "is_nan", "step", "timestamp")
+VALUES {rows}
+ON CONFLICT ("run_id", "key") DO UPDATE
+SET "value" = excluded."value", "is_nan" = excluded."is_nan", "step" = excluded."step",
+    "timestamp" = excluded."timestamp"
+WHERE (excluded."step", excluded."timestamp", CASE WHEN excluded."is_nan" THEN %s ELSE excluded."value" END)
+   >= ("experiments_latestmetric"."step", "experiments_latestmetric"."timestamp",
+       CASE WHEN "experiments_latestmetric"."is_nan" THEN %s ELSE "experiments_latestmetric"."value" END)
+"""
+
+
 def _update_latest(run: Run, best: dict[str, tuple[float, int, int]]) -> None:
-    existing = {lm.key: lm for lm in LatestMetric.objects.filter(run=run, key__in=list(best))}
-    new, changed = [], []
+    """One statement, safe under concurrent batches: the database keeps whichever point
+    is later by (step, timestamp, value), MLflow's order, with NaN lowest. The SQL text
+    is fixed; only the number of placeholder groups varies, every value is a parameter."""
+    params: list = []
     for key, (value, step, ts) in best.items():
         nan = math.isnan(value)
-        stored = existing.get(key)
-        if stored is None:
-            new.append(LatestMetric(run=run, key=key, value=0.0 if nan else value, is_nan=nan, step=step, timestamp=ts))
-            continue
-        stored_value = math.nan if stored.is_nan else stored.value
-        if _order_key(value, step, ts) >= _order_key(stored_value, stored.step, stored.timestamp):
-            stored.value, stored.is_nan, stored.step, stored.timestamp = (0.0 if nan else value), nan, step, ts
-            changed.append(stored)
-    if new:
-        LatestMetric.objects.bulk_create(new)
-    if changed:
-        LatestMetric.objects.bulk_update(changed, ["value", "is_nan", "step", "timestamp"])
+        params += [run.pk, key, 0.0 if nan else value, nan, step, ts]
+    rows = ", ".join(["(%s, %s, %s, %s, %s, %s)"] * len(best))
+    with connection.cursor() as cursor:
+        cursor.execute(_UPSERT_LATEST.format(rows=rows), [*params, -math.inf, -math.inf])
 
 
 @transaction.atomic
@@ -365,17 +371,27 @@ def run_log_batch(*, run: Run, metrics: Iterable = (), params: Iterable = (), ta
     _check_batch_limits(len(metrics), len(params), len(tags))
     points = _metric_points(metrics)
     tag_pairs = _validated_tags(tags)
-    # Lock the run row: concurrent batches to one run must not race on LatestMetric.
-    stage = Run.objects.select_for_update().filter(pk=run.pk).values_list("lifecycle_stage", flat=True).first()
-    if stage is None:
-        raise NotFound(f"Run with id={run.pk} not found")
-    run.lifecycle_stage = stage
     _require_active(run)
     _log_params(run, params)
     _upsert_tags(run, tag_pairs)
     _log_metrics(run, points)
-    if points:
+    if points and _metrics_publish_due(run.pk):
         publish_run(run, "run.metrics", {"run_id": run.pk, "keys": sorted({p[0] for p in points})})
+
+
+_last_metrics_publish: dict[str, float] = {}
+
+
+def _metrics_publish_due(run_id: str, interval: float = 0.5) -> bool:
+    """Live charts need a nudge, not one message per batch: at most two a second per run
+    and process (the page re-reads the history when nudged)."""
+    now = time.monotonic()
+    if now - _last_metrics_publish.get(run_id, 0.0) < interval:
+        return False
+    if len(_last_metrics_publish) > 10000:
+        _last_metrics_publish.clear()
+    _last_metrics_publish[run_id] = now
+    return True
 
 
 @transaction.atomic
@@ -411,7 +427,9 @@ def _log_dataset_input(run: Run, item: Mapping) -> None:
         },
     )
     tags = {str(k)[:255]: str(v)[:500] for k, v in _pairs(item.get("tags"))}
-    DatasetInput.objects.update_or_create(run=run, dataset=dataset, defaults={"tags": tags})
+    DatasetInput.objects.update_or_create(
+        run=run, dataset=dataset, defaults={"tags": tags, "context": tags.get("mlflow.data.context", "")}
+    )
 
 
 def _model_in_project(run: Run, model_id: str) -> LoggedModel:

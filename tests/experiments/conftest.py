@@ -22,15 +22,18 @@ def mlflow_client_run(tmp_path):
     """Run a script with the real mlflow client in a subprocess (the client caches its
     tracking URI and credentials per process) and return its RESULT line as JSON."""
 
-    def run(script: str, *args: str, uri: str, token: str, expect_ok: bool = True, timeout: int = 240):
+    def run(script: str, *args: str, uri: str, token: str, basic_user: str = "", expect_ok=True, timeout=240):
         env = {
             k: v
             for k, v in os.environ.items()
             if not k.startswith("MLFLOW_") and k not in ("DATABASE_URL", "REDIS_URL")
         }
+        if basic_user:  # HTTP basic with the token as the password
+            env.update(MLFLOW_TRACKING_USERNAME=basic_user, MLFLOW_TRACKING_PASSWORD=token)
+        else:
+            env["MLFLOW_TRACKING_TOKEN"] = token
         env.update(
             MLFLOW_TRACKING_URI=uri,
-            MLFLOW_TRACKING_TOKEN=token,
             MLFLOW_HTTP_REQUEST_MAX_RETRIES="0",
             MLFLOW_HTTP_REQUEST_TIMEOUT="60",
             GIT_PYTHON_REFRESH="quiet",
