@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "channels",
     "mlplatform",
     "projects",
+    "ideation",
     "frontend",
 ]
 
@@ -185,6 +186,14 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "SCHEMA_PATH_PREFIX": r"/api/v1",
+    # Several apps name a choice field "kind" or "role"; give each choice set its own name.
+    "ENUM_NAME_OVERRIDES": {
+        "ProjectRoleEnum": "mlplatform.roles.Role",
+        "IdeaKindEnum": "ideation.models.IdeaKind",
+        "ParticipantRoleEnum": "ideation.models.ParticipantRole",
+        "CriterionKindEnum": "projects.models.CriterionKind",
+        "KpiDirectionEnum": "projects.models.KpiDirection",
+    },
 }
 
 API_TOKEN_DEFAULT_DAYS = 90
