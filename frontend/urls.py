@@ -1,6 +1,6 @@
 from django.urls import path
 
-from frontend.views import core, projects
+from frontend.views import core, ideation, projects
 
 urlpatterns = [
     path("", core.home, name="home"),
@@ -10,10 +10,17 @@ urlpatterns = [
     path("projects/<str:slug>/edit/", projects.project_edit, name="project-edit"),
     path("projects/<str:slug>/members/", projects.project_members, name="project-members"),
     path("projects/<str:slug>/members/<str:username>/", projects.project_member_update, name="project-member-update"),
+    path("ideation/", ideation.board_list, name="section-ideation"),
+    path("ideation/boards/<int:board_id>/", ideation.board_detail, name="board-detail"),
+    path("ideation/boards/<int:board_id>/invite/", ideation.board_invite, name="board-invite"),
+    path("ideation/boards/<int:board_id>/summary/", ideation.board_summary, name="board-summary"),
+    path("ideation/boards/<int:board_id>/ideas.csv", ideation.board_export, name="board-export"),
+    path("ideation/boards/<int:board_id>/ideas/<int:idea_id>/", ideation.idea_detail, name="idea-detail"),
+    path("ideation/boards/<int:board_id>/ideas/<int:idea_id>/promote/", ideation.idea_promote, name="idea-promote"),
     path("settings/tokens/", core.token_list, name="token-list"),
     path("settings/tokens/<int:token_id>/revoke/", core.token_revoke, name="token-revoke"),
 ]
 
 # Sections whose issues have not landed yet say so; each is replaced by its app's urls.
-for _section in ["ideation", "experiments", "models", "deployments", "data"]:
+for _section in ["experiments", "models", "deployments", "data"]:
     urlpatterns.append(path(f"{_section}/", core.upcoming_section, {"section": _section}, name=f"section-{_section}"))
