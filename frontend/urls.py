@@ -1,6 +1,6 @@
 from django.urls import path
 
-from frontend.views import core, ideation, projects
+from frontend.views import core, dashboard, ideation, projects
 
 urlpatterns = [
     path("", core.home, name="home"),
@@ -17,6 +17,11 @@ urlpatterns = [
     path("ideation/boards/<int:board_id>/ideas.csv", ideation.board_export, name="board-export"),
     path("ideation/boards/<int:board_id>/ideas/<int:idea_id>/", ideation.idea_detail, name="idea-detail"),
     path("ideation/boards/<int:board_id>/ideas/<int:idea_id>/promote/", ideation.idea_promote, name="idea-promote"),
+    path("projects/<str:slug>/kpis/", dashboard.kpi_add, name="kpi-add"),
+    path("projects/<str:slug>/kpis/<int:kpi_id>/", dashboard.kpi_record, name="kpi-record"),
+    path("projects/<str:slug>/gates/", dashboard.gate_add, name="gate-add"),
+    path("projects/<str:slug>/gates/<int:gate_id>/", dashboard.gate_detail, name="gate-detail"),
+    path("projects/<str:slug>/gates/<int:gate_id>/act/", dashboard.gate_action, name="gate-action"),
     path("settings/tokens/", core.token_list, name="token-list"),
     path("settings/tokens/<int:token_id>/revoke/", core.token_revoke, name="token-revoke"),
 ]
