@@ -31,7 +31,9 @@ def _state(response) -> dict:
 
 
 def test_board_page_escapes_card_text_in_its_state(board, stakeholder):
-    services.idea_create(board=checked(board, stakeholder), actor=stakeholder, title="</script><script>alert(1)</script>")
+    services.idea_create(
+        board=checked(board, stakeholder), actor=stakeholder, title="</script><script>alert(1)</script>"
+    )
     response = _client(stakeholder).get(f"/ideation/boards/{board.pk}/")
     assert response.status_code == 200
     assert b"<script>alert(1)</script>" not in response.content
@@ -68,7 +70,7 @@ def test_non_member_gets_404_and_viewer_sees_without_voting(board, viewer):
 
 def test_summary_and_csv_list_ideas_by_votes(board, stakeholder):
     b = checked(board, stakeholder)
-    low = services.idea_create(board=b, actor=stakeholder, title="=HYPERLINK(\"http://evil\")")
+    low = services.idea_create(board=b, actor=stakeholder, title='=HYPERLINK("http://evil")')
     high = services.idea_create(board=b, actor=stakeholder, title="Predict scrap <b>rate</b>")
     services.vote_add(board=b, actor=stakeholder, idea_id=high.pk)
     client = _client(stakeholder)
@@ -76,12 +78,14 @@ def test_summary_and_csv_list_ideas_by_votes(board, stakeholder):
     assert summary.index("Predict scrap &lt;b&gt;rate&lt;/b&gt;") < summary.index("HYPERLINK")
     response = client.get(f"/ideation/boards/{board.pk}/ideas.csv")
     rows = list(csv.DictReader(io.StringIO(response.content.decode())))
-    assert [r["title"] for r in rows] == ["Predict scrap <b>rate</b>", "'=HYPERLINK(\"http://evil\")"]
+    assert [r["title"] for r in rows] == ["Predict scrap <b>rate</b>", '\'=HYPERLINK("http://evil")']
     assert rows[0]["votes"] == "1" and rows[1]["votes"] == "0" and low
 
 
 def test_idea_page_sanitises_markdown_comments(board, stakeholder):
-    idea = services.idea_create(board=checked(board, stakeholder), actor=stakeholder, title="x", problem="**big** issue")
+    idea = services.idea_create(
+        board=checked(board, stakeholder), actor=stakeholder, title="x", problem="**big** issue"
+    )
     client = _client(stakeholder)
     client.post(
         f"/ideation/boards/{board.pk}/ideas/{idea.pk}/",
@@ -103,8 +107,14 @@ def test_promote_from_the_idea_page_opens_the_new_project(board, facilitator, st
     idea = services.idea_create(board=checked(board, stakeholder), actor=stakeholder, title="Scrap prediction")
     response = _client(facilitator).post(
         f"/ideation/boards/{board.pk}/ideas/{idea.pk}/promote/",
-        {"name": "Scrap prediction", "kpi_name": "Scrap rate", "kpi_unit": "%", "kpi_direction": "lower",
-         "kpi_baseline": "8", "kpi_target": "5"},
+        {
+            "name": "Scrap prediction",
+            "kpi_name": "Scrap rate",
+            "kpi_unit": "%",
+            "kpi_direction": "lower",
+            "kpi_baseline": "8",
+            "kpi_target": "5",
+        },
     )
     assert response.status_code == 302 and response["Location"] == "/projects/scrap-prediction/"
     page = _client(facilitator).get("/projects/scrap-prediction/").content.decode()
