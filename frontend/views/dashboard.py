@@ -20,6 +20,13 @@ from mlplatform.roles import Role, role_at_least
 from projects import selectors, services
 from projects.models import CriterionKind, KpiDirection, KpiSource, Verdict
 
+STATUS_LABEL = {
+    "on_target": "on target",
+    "acceptable": "acceptable",
+    "below": "below threshold",
+    "no_data": "no data yet",
+    "no_target": "no target set",
+}
 STATUS_BADGE = {
     "on_target": "badge-ok",
     "acceptable": "badge-info",
@@ -117,6 +124,7 @@ def dashboard_context(request, project) -> dict:
         {
             "kpi": k,
             "badge": STATUS_BADGE.get(k.status, ""),
+            "status": STATUS_LABEL.get(k.status, k.status),
             "figure": kpi_figure(k, histories[k.pk]),
             "fig_id": f"kpi-fig-{k.pk}",
             "progress": None if k.progress is None else round(k.progress * 100),
@@ -246,6 +254,10 @@ def gate_detail(request, slug: str, gate_id: int):
             "verdicts": Verdict.choices,
             "approvers": [u.username for u in gate.approvers.all()],
             "quorum_met": len(votes) >= gate.quorum,
+            "snapshot_kpis": [
+                {**k, "status_label": STATUS_LABEL.get(k.get("status"), k.get("status"))}
+                for k in (review.snapshot.get("kpis", []) if review else [])
+            ],
         },
     )
 
