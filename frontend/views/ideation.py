@@ -43,7 +43,9 @@ class PromoteForm(forms.Form):
     name = forms.CharField(max_length=120, required=False, help_text="Defaults to the idea's title.")
     kpi_name = forms.CharField(max_length=120, required=False, label="Draft KPI", initial="Expected benefit")
     kpi_unit = forms.CharField(max_length=30, required=False, label="Unit")
-    kpi_direction = forms.ChoiceField(choices=[("higher", "Higher is better"), ("lower", "Lower is better")])
+    kpi_direction = forms.ChoiceField(
+        choices=[("higher", "Higher is better"), ("lower", "Lower is better")], label="Direction"
+    )
     kpi_baseline = forms.FloatField(required=False, label="Baseline")
     kpi_target = forms.FloatField(required=False, label="Target")
 

@@ -75,6 +75,8 @@ def test_two_participants_live_board_promotion_and_gate(live_asgi, browser, shot
     a.click(".view-toggle button[data-view=lanes]")
     b.click(".view-toggle button[data-view=lanes]")
     _card(a, "Predict pump failures").locator(".idea-title").click()
+    a.wait_for_selector("#promote")
+    a.screenshot(path=str(shot_dir / "ideation-idea.png"), full_page=True)
     a.fill("#id_name", "Pump failure prediction")
     a.fill("#id_kpi_name", "Unplanned stops per month")
     a.select_option("#id_kpi_direction", "lower")

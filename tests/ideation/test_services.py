@@ -180,3 +180,26 @@ def test_a_participant_cannot_promote(board, stakeholder):
     idea = services.idea_create(board=checked(board, stakeholder), actor=stakeholder, title="x")
     with pytest.raises(PermissionDenied, match="facilitator"):
         services.idea_promote(board=checked(board, stakeholder), actor=stakeholder, idea_id=idea.pk)
+
+
+def test_facilitator_controls_timer_lanes_and_invites(board, facilitator, stakeholder, viewer):
+    b = checked(board, facilitator, "facilitate")
+    b = services.board_update(board=b, actor=facilitator, timer_minutes=5, votes_hidden=True)
+    assert b.timer_ends_at is not None and b.votes_hidden
+    assert services.board_update(board=b, actor=facilitator, timer_minutes=0).timer_ends_at is None
+    lanes = selectors.lane_list(board=board)
+    services.lane_rename(board=b, actor=facilitator, lane_id=lanes[0].pk, title="Pains")
+    services.lane_reorder(board=b, actor=facilitator, lane_ids=[lane.pk for lane in reversed(lanes)])
+    assert [lane.title for lane in selectors.lane_list(board=board)][-1] == "Pains"
+    idea = services.idea_create(board=b, actor=facilitator, title="x", lane_id=lanes[1].pk)
+    with pytest.raises(InvalidState, match="still holds cards"):
+        services.lane_delete(board=b, actor=facilitator, lane_id=lanes[1].pk)
+    services.lane_delete(board=b, actor=facilitator, lane_id=lanes[2].pk)
+    with pytest.raises(ValidationFailed, match="not a member of the project"):
+        services.participant_invite(board=b, actor=facilitator, username=UserFactory().username)
+    services.participant_invite(board=b, actor=facilitator, username=viewer.username, role="facilitator")
+    assert checked(board, viewer, "facilitate") and idea
+    with pytest.raises(PermissionDenied, match="Only the board's facilitator"):
+        checked(board, stakeholder, "facilitate")
+    with pytest.raises(ValidationFailed, match="vote budget"):
+        services.board_update(board=b, actor=facilitator, vote_budget=100)
