@@ -10,9 +10,10 @@ from projects.services.gates import (
     gate_review_open,
     gate_vote,
     lifecycle_default,
+    project_lifecycle_set,
     project_lifecycle_state,
 )
-from projects.services.kpis import kpi_create, kpi_record_value, kpi_update
+from projects.services.kpis import kpi_create, kpi_feed_run_metric, kpi_record_value, kpi_update
 from projects.services.projects import (
     PROJECT_FIELDS,
     membership_add,
@@ -33,6 +34,7 @@ __all__ = [
     "gate_review_open",
     "gate_vote",
     "kpi_create",
+    "kpi_feed_run_metric",
     "kpi_record_value",
     "kpi_update",
     "lifecycle_default",
@@ -41,6 +43,7 @@ __all__ = [
     "membership_remove",
     "personal_project_get_or_create",
     "project_create",
+    "project_lifecycle_set",
     "project_lifecycle_state",
     "project_update",
 ]

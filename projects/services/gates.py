@@ -366,3 +366,28 @@ def gate_get_for_update(gate_id: int) -> Gate:
     if gate is None:
         raise NotFound("Gate not found.")
     return gate
+
+
+@transaction.atomic
+def project_lifecycle_set(*, project: Project, lifecycle: Lifecycle, actor: User) -> ProjectStage:
+    """Move a project onto another lifecycle (admins define them), only before any
+    gate decision: a decided history must not be re-read against other stages."""
+    if GateDecision.objects.filter(gate__project=project).exists():
+        raise InvalidState("The project has gate decisions; its lifecycle can no longer change.")
+    first = lifecycle.stages.order_by("order").first()
+    if first is None:
+        raise ValidationFailed(f"Lifecycle '{lifecycle.name}' has no stages.")
+    state = project_lifecycle_state(project=project)
+    before = {"lifecycle": state.lifecycle.name, "stage": state.stage.name}
+    Gate.objects.filter(project=project).delete()  # undecided gates point at the old stages
+    state.lifecycle, state.stage = lifecycle, first
+    state.save(update_fields=["lifecycle", "stage", "changed_at"])
+    audit_record(
+        actor=actor,
+        action="project.lifecycle_set",
+        target=project,
+        project_id=project.pk,
+        before=before,
+        after={"lifecycle": lifecycle.name, "stage": first.name},
+    )
+    return state

@@ -113,3 +113,12 @@ def kpi_record_value(
         {"kpi": kpi.pk, "value": value, "recorded_at": recorded_at.isoformat()},
     )
     return point
+
+
+def kpi_feed_run_metric(*, project: Project, key: str, value: float, run_ref: str, recorded_at=None) -> int:
+    """Record a run's metric on every KPI of the project sourced from that metric key
+    (for the experiments app); returns how many KPIs it fed."""
+    kpis = list(Kpi.objects.filter(project=project, source_type=KpiSource.RUN_METRIC, source_key=key))
+    for kpi in kpis:
+        kpi_record_value(kpi=kpi, value=value, source=f"run:{run_ref}"[:200], recorded_at=recorded_at)
+    return len(kpis)

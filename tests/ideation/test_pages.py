@@ -126,3 +126,12 @@ def test_board_list_and_create(facilitator):
     response = client.post("/ideation/", {"title": "Kick-off", "project": "", "vote_budget": "4"})
     assert response.status_code == 302
     assert b"Kick-off" in client.get("/ideation/").content
+
+
+def test_board_and_lane_titles_are_escaped(facilitator):
+    board = services.board_create(actor=facilitator, title="<img src=x onerror=alert(1)>", lanes=["<b>lane</b>"])
+    client = _client(facilitator)
+    for url in ["/ideation/", f"/ideation/boards/{board.pk}/", f"/ideation/boards/{board.pk}/summary/"]:
+        content = client.get(url).content
+        assert b"<img src=x" not in content and b"&lt;img src=x" in content
+    assert _state(client.get(f"/ideation/boards/{board.pk}/"))["lanes"][0]["title"] == "<b>lane</b>"

@@ -203,3 +203,15 @@ def test_facilitator_controls_timer_lanes_and_invites(board, facilitator, stakeh
         checked(board, stakeholder, "facilitate")
     with pytest.raises(ValidationFailed, match="vote budget"):
         services.board_update(board=b, actor=facilitator, vote_budget=100)
+
+
+def test_project_scoped_token_reaches_only_boards_of_its_project(board, facilitator):
+    from mlplatform.models import ApiToken
+
+    org_board = services.board_create(actor=facilitator, title="Org")
+    facilitator.api_token = ApiToken(project_id=board.project_id)
+    assert checked(board, facilitator).access.can_facilitate
+    with pytest.raises(NotFound):
+        checked(org_board, facilitator)
+    other = services.board_create(actor=facilitator, title="Other", project=None)
+    assert [b.pk for b in selectors.board_list(user=facilitator)] == [board.pk] and other

@@ -165,3 +165,25 @@ def test_evidence_is_snapshotted_generically(gp, people, kpi):
     assert review.snapshot["evidence"] == [
         {"kind": "run", "ref_id": "abc123", "label": "", "data": {"recall": 0.91, "live": True}, "resolved": True}
     ]
+
+
+def test_admin_defined_lifecycle_and_run_metric_feed(gp, people, kpi):
+    from projects.models import Lifecycle, Stage
+
+    lean = Lifecycle.objects.create(name="Lean")
+    Stage.objects.bulk_create([Stage(lifecycle=lean, name=n, order=i) for i, n in enumerate(["Idea", "Live"])])
+    services.project_lifecycle_set(project=gp, lifecycle=lean, actor=people["owner"])
+    assert services.project_lifecycle_state(project=gp).stage.name == "Idea"
+    gate = services.gate_create(project=gp, actor=people["owner"], to_stage="Live")
+    services.gate_review_open(gate=gate, actor=people["owner"])
+    services.gate_vote(gate=gate, voter=people["owner"], verdict="go")
+    services.gate_decide(gate=gate, actor=people["owner"], verdict="go")
+    assert selectors.project_gate_passed(project=gp, stage="Live")
+    assert not selectors.project_gate_passed(project=gp, stage="Production")  # not a stage of this lifecycle
+    with pytest.raises(InvalidState, match="can no longer change"):
+        services.project_lifecycle_set(project=gp, lifecycle=services.lifecycle_default(), actor=people["owner"])
+
+    services.kpi_update(kpi=kpi, actor=people["owner"], source_type="run_metric", source_key="recall")
+    assert services.kpi_feed_run_metric(project=gp, key="recall", value=88, run_ref="abc") == 1
+    kpi.refresh_from_db()
+    assert kpi.current_value == 88 and kpi.values.get().source == "run:abc"
