@@ -29,6 +29,8 @@ class BoardConsumer(LiveConsumer):
 
     async def receive_json(self, content, **kwargs):
         # Changes go through the REST API (one code path with permissions and errors);
-        # the socket only answers pings, which keep proxies from closing it.
+        # the socket only answers pings, which keep presence fresh and proxies from
+        # closing an idle connection.
         if content.get("type") == "ping":
+            await database_sync_to_async(services.presence_seen)(channel_name=self.channel_name)
             await self.send_json({"event": "pong", "payload": {}})

@@ -181,6 +181,9 @@ class Presence(models.Model):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     channel_name = models.CharField(max_length=200, unique=True)
     joined_at = models.DateTimeField(auto_now_add=True)
+    # Browsers ping every 30 s; a row not seen for PRESENCE_TTL is a connection whose
+    # process died without a disconnect, and no longer counts.
+    last_seen = models.DateTimeField(auto_now=True)
 
     def __str__(self) -> str:
         return f"{self.user} on {self.board}"

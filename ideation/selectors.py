@@ -10,8 +10,10 @@ The permission model (kept explicit on purpose, and tested):
 Anyone else gets "not found", never a hint that the board exists."""
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django.db.models import Count, Q, QuerySet
+from django.utils import timezone
 
 from ideation.models import Board, Comment, Idea, Lane, Participant, ParticipantRole, Presence, Vote, VoteAllowance
 from mlplatform.errors import NotFound, PermissionDenied
@@ -132,8 +134,12 @@ def votes_left(*, board: Board, user: User) -> int:
     return max(0, allowance[0] - allowance[1])
 
 
+PRESENCE_TTL = timedelta(seconds=90)
+
+
 def presence_list(*, board: Board) -> list[str]:
-    names = Presence.objects.filter(board=board).values_list("user__username", flat=True).distinct()
+    alive = Presence.objects.filter(board=board, last_seen__gte=timezone.now() - PRESENCE_TTL)
+    names = alive.values_list("user__username", flat=True).distinct()
     return sorted(set(names))
 
 

@@ -15,6 +15,7 @@ from ideation.services.boards import (
     participant_invite,
     presence_join,
     presence_leave,
+    presence_seen,
 )
 from ideation.services.ideas import (
     comment_add,
@@ -43,6 +44,7 @@ __all__ = [
     "participant_invite",
     "presence_join",
     "presence_leave",
+    "presence_seen",
     "vote_add",
     "vote_remove",
 ]

@@ -208,10 +208,15 @@ def lane_delete(*, board: Board, actor: User, lane_id: int) -> None:
 
 
 def presence_join(*, board: Board, user: User, channel_name: str) -> list[str]:
+    Presence.objects.filter(board=board, last_seen__lt=timezone.now() - timedelta(hours=1)).delete()
     Presence.objects.update_or_create(channel_name=channel_name, defaults={"board": board, "user": user})
     names = presence_list(board=board)
     publish(board, "presence", {"users": names})
     return names
+
+
+def presence_seen(*, channel_name: str) -> None:
+    Presence.objects.filter(channel_name=channel_name).update(last_seen=timezone.now())
 
 
 def presence_leave(*, channel_name: str) -> None:

@@ -215,3 +215,21 @@ def test_project_scoped_token_reaches_only_boards_of_its_project(board, facilita
         checked(org_board, facilitator)
     other = services.board_create(actor=facilitator, title="Other", project=None)
     assert [b.pk for b in selectors.board_list(user=facilitator)] == [board.pk] and other
+
+
+def test_presence_forgets_connections_that_stopped_pinging(board, facilitator, stakeholder):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from ideation.models import Presence
+
+    services.presence_join(board=board, user=facilitator, channel_name="c1")
+    services.presence_join(board=board, user=stakeholder, channel_name="c2")
+    assert selectors.presence_list(board=board) == ["fran", "sam"]
+    Presence.objects.filter(channel_name="c2").update(last_seen=timezone.now() - timedelta(minutes=5))
+    assert selectors.presence_list(board=board) == ["fran"]
+    services.presence_seen(channel_name="c2")
+    assert selectors.presence_list(board=board) == ["fran", "sam"]
+    services.presence_leave(channel_name="c1")
+    assert selectors.presence_list(board=board) == ["sam"]

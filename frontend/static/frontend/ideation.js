@@ -398,13 +398,20 @@
   function connect() {
     const status = $("#live-status");
     const socket = new WebSocket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws/boards/${S.id}/`);
-    socket.onopen = () => { retry = 0; status.textContent = "live"; status.className = "badge badge-ok"; };
+    let pinger = null;
+    socket.onopen = () => {
+      retry = 0;
+      status.textContent = "live";
+      status.className = "badge badge-ok";
+      pinger = setInterval(() => socket.send(JSON.stringify({ type: "ping" })), 30000);
+    };
     socket.onmessage = (msg) => {
       const { event, payload } = JSON.parse(msg.data);
       const handler = handlers[event];
       if (handler) handler(payload);
     };
     socket.onclose = (e) => {
+      clearInterval(pinger);
       if (e.code === 4403 || e.code === 4401) { status.textContent = "not allowed"; status.className = "badge badge-bad"; return; }
       status.textContent = "reconnecting…";
       status.className = "badge badge-warn";
