@@ -115,7 +115,10 @@ if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "prefix": "mlp"},
+            # redis-py 8 reads with a 5 s socket timeout by default, the same 5 s the
+            # layer's blocking BRPOP waits: an idle websocket then dies with 1011 every
+            # 5 s. A read timeout above the BRPOP wait keeps quiet sockets alive.
+            "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 15}], "prefix": "mlp"},
         }
     }
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
