@@ -61,6 +61,30 @@ def test_two_participants_live_board_promotion_and_gate(live_asgi, browser, shot
         "() => [...document.querySelectorAll('.idea-card')].some("
         "c => c.textContent.includes('Forecast energy use') && c.querySelector('.votes').textContent === '1')"
     )
+
+    # Both edit the same card's title: the last write wins, and the other is told.
+    _card(b, "Forecast energy use").locator(".edit").click()
+    _card(a, "Forecast energy use").locator(".edit").click()
+    b.fill("#e-title", "Forecast energy use per shift")
+    b.click("#edit-form button[value=save]")
+    a.wait_for_selector("#edit-notice:has-text('sam just changed title')")
+    a.fill("#e-title", "Forecast energy use per line")
+    a.click("#edit-form button[value=save]")
+    b.wait_for_selector(".toast-warning:has-text('fran overwrote your change to title')")
+    a.wait_for_selector(".toast-warning:has-text('replaced one sam made meanwhile')")
+    _card(b, "Forecast energy use per line").wait_for()
+
+    # A card deleted behind a participant's back: moving it says so, no error page.
+    from ideation.models import Idea
+
+    stale = Idea.objects.create(board=board, lane=board.lanes.first(), title="Soon gone", author=sam)
+    b.reload()
+    b.wait_for_selector("#live-status.badge-ok")
+    Idea.objects.filter(pk=stale.pk).delete()  # no event: as if the deletion had not arrived yet
+    _card(b, "Soon gone").drag_to(_lane(b, "Parked").locator(".lane-cards"))
+    b.wait_for_selector(".toast-error:has-text('someone deleted it a moment ago')")
+    _card(b, "Soon gone").wait_for(state="detached")
+    assert b.locator("h1", has_text="Maintenance workshop").is_visible()
     a.screenshot(path=str(shot_dir / "ideation-board.png"), full_page=True)
 
     # The matrix view places cards by impact and effort and follows edits live.

@@ -265,8 +265,16 @@
     renderLaneCards(fromLane);
     renderLaneCards(laneId);
     const out = await call("POST", `ideas/${id}/move/`, { lane: laneId, position: index });
-    if (!out && ideas.has(id)) { idea.lane = fromLane; renderLaneCards(fromLane); renderLaneCards(laneId); }
-    if (!out && !ideas.has(id)) renderLaneCards(laneId);
+    if (out) return;
+    idea.lane = fromLane;
+    if (await gone(id)) ideas.delete(id); // deleted by someone whose event has not arrived yet
+    renderLaneCards(fromLane);
+    renderLaneCards(laneId);
+  }
+
+  async function gone(id) {
+    const response = await fetch(`${API}ideas/${id}/`, { credentials: "same-origin", headers: { Accept: "application/json" } });
+    return response.status === 404;
   }
 
   async function rate(id, impact, effort) {
