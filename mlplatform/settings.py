@@ -54,6 +54,8 @@ INSTALLED_APPS = [
     "mlplatform",
     "projects",
     "ideation",
+    "experiments",
+    "registry",
     "frontend",
 ]
 
