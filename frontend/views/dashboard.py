@@ -254,12 +254,27 @@ def gate_detail(request, slug: str, gate_id: int):
             "verdicts": Verdict.choices,
             "approvers": [u.username for u in gate.approvers.all()],
             "quorum_met": len(votes) >= gate.quorum,
+            "snapshot_evidence": [
+                {**e, "summary": _summary(e.get("data") or {})}
+                for e in (review.snapshot.get("evidence", []) if review else [])
+            ],
             "snapshot_kpis": [
                 {**k, "status_label": STATUS_LABEL.get(k.get("status"), k.get("status"))}
                 for k in (review.snapshot.get("kpis", []) if review else [])
             ],
         },
     )
+
+
+def _summary(data: dict, prefix: str = "") -> str:
+    """A snapshot's data as "key: value" pairs, nested keys dotted."""
+    parts = []
+    for key, value in data.items():
+        if isinstance(value, dict):
+            parts.append(_summary(value, f"{prefix}{key}."))
+        else:
+            parts.append(f"{prefix}{key}: {value}")
+    return ", ".join(p for p in parts if p)
 
 
 GATE_ACTIONS = {

@@ -6,6 +6,7 @@ not only on a role); the other writes expect the caller to have checked the role
 from collections.abc import Callable
 from typing import Any
 
+from django.apps import apps
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -34,9 +35,50 @@ from projects.models import (
 )
 from projects.selectors import criterion_met, project_role
 
-# Other apps register how to describe their evidence (a run's metrics, a model
-# version's stage) so a review can snapshot it without this app importing theirs.
-EVIDENCE_RESOLVERS: dict[str, Callable[[str], dict[str, Any] | None]] = {}
+# How to describe a piece of evidence at review time: (ref_id, project_id) -> a JSON
+# snapshot, or None when it does not exist in that project. Runs and model versions
+# are looked up through django.apps, so this app imports neither sibling; other apps
+# may register more kinds.
+EVIDENCE_RESOLVERS: dict[str, Callable[[str, int], dict[str, Any] | None]] = {}
+
+
+def _run_snapshot(ref_id: str, project_id: int) -> dict[str, Any] | None:
+    if not apps.is_installed("experiments"):
+        return None
+    run_model = apps.get_model("experiments", "Run")
+    run = run_model.objects.filter(pk=ref_id, experiment__project_id=project_id).first()
+    if run is None:
+        return None
+    metrics = dict(run.latest_metrics.values_list("key", "value"))
+    return {"name": run.name, "status": run.status, "experiment": run.experiment_id, "metrics": metrics}
+
+
+def _model_version_snapshot(ref_id: str, project_id: int) -> dict[str, Any] | None:
+    """`ref_id` is "<registered model name>/<version>"."""
+    if not apps.is_installed("registry") or "/" not in ref_id:
+        return None
+    name, _, number = ref_id.rpartition("/")
+    version_model = apps.get_model("registry", "ModelVersion")
+    version = (
+        version_model.objects.filter(
+            registered_model__project_id=project_id, registered_model__name=name, version=number
+        ).first()
+        if number.isdigit()
+        else None
+    )
+    if version is None:
+        return None
+    return {
+        "model": name,
+        "version": version.version,
+        "status": version.status,
+        "stage": version.current_stage,
+        "run": version.run_id,
+        "source": version.source,
+    }
+
+
+DEFAULT_RESOLVERS = {"run": _run_snapshot, "model_version": _model_version_snapshot}
 
 
 def lifecycle_default() -> Lifecycle:
@@ -193,12 +235,12 @@ def _not_decided(gate: Gate) -> None:
         raise InvalidState(f"'{gate.name}' is already decided; its record cannot change.")
 
 
-def _evidence_snapshot(evidence: GateEvidence) -> dict[str, Any]:
-    resolver = EVIDENCE_RESOLVERS.get(evidence.kind)
+def _evidence_snapshot(evidence: GateEvidence, project_id: int) -> dict[str, Any]:
+    resolver = EVIDENCE_RESOLVERS.get(evidence.kind) or DEFAULT_RESOLVERS.get(evidence.kind)
     live = None
     if resolver is not None:
         try:
-            live = resolver(evidence.ref_id)
+            live = resolver(evidence.ref_id, project_id)
         except Exception:  # evidence from a sibling app must not block a review
             live = None
     return {
@@ -234,7 +276,7 @@ def gate_snapshot(gate: Gate) -> dict[str, Any]:
             for k in kpis.values()
         ],
         "criteria": [{"label": c.label, "kind": c.kind, "met": criterion_met(c)} for c in criteria],
-        "evidence": [_evidence_snapshot(e) for e in gate.evidence.all()],
+        "evidence": [_evidence_snapshot(e, gate.project_id) for e in gate.evidence.all()],
     }
 
 

@@ -157,7 +157,7 @@ def test_evidence_is_snapshotted_generically(gp, people, kpi):
 
     gate = _gate(gp, people, kpi)
     services.gate_evidence_add(gate=gate, actor=people["ds"], kind="run", ref_id="abc123", data={"recall": 0.9})
-    gates.EVIDENCE_RESOLVERS["run"] = lambda ref: {"recall": 0.91, "live": True}
+    gates.EVIDENCE_RESOLVERS["run"] = lambda ref, project_id: {"recall": 0.91, "live": True}
     try:
         review = services.gate_review_open(gate=gate, actor=people["ds"])
     finally:
@@ -187,3 +187,24 @@ def test_admin_defined_lifecycle_and_run_metric_feed(gp, people, kpi):
     assert services.kpi_feed_run_metric(project=gp, key="recall", value=88, run_ref="abc") == 1
     kpi.refresh_from_db()
     assert kpi.current_value == 88 and kpi.values.get().source == "run:abc"
+
+
+def test_a_run_of_this_project_is_snapshotted_and_another_projects_run_is_not(gp, people, kpi):
+    pytest.importorskip("experiments")
+    from experiments.models import LatestMetric
+    from experiments.services.experiments import experiment_create
+    from experiments.services.runs import run_create
+
+    def run_in(project) -> str:
+        experiment = experiment_create(project=project, name="gates", user=None)
+        run = run_create(experiment=experiment, user=None, name="gbm")
+        LatestMetric.objects.create(run=run, key="recall", value=0.84, timestamp=1)
+        return run.pk
+
+    mine, foreign = run_in(gp), run_in(make_project(owner=UserFactory()))
+    gate = _gate(gp, people, kpi)
+    services.gate_evidence_add(gate=gate, actor=people["ds"], kind="run", ref_id=mine)
+    services.gate_evidence_add(gate=gate, actor=people["ds"], kind="run", ref_id=foreign, data={"note": "typed in"})
+    evidence = {e["ref_id"]: e for e in services.gate_review_open(gate=gate, actor=people["ds"]).snapshot["evidence"]}
+    assert evidence[mine]["resolved"] and evidence[mine]["data"]["metrics"] == {"recall": 0.84}
+    assert not evidence[foreign]["resolved"] and evidence[foreign]["data"] == {"note": "typed in"}
