@@ -3,8 +3,10 @@
 import json
 
 from django import forms
+from django.apps import apps
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import FieldError
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, reverse
@@ -88,18 +90,30 @@ def kpi_figure(kpi, points) -> dict:
     return json.loads(fig.to_json())
 
 
+COUNTED = {
+    # section url name -> (label, app, model, lookup to the project, noun)
+    "section-experiments": ("Experiments", "experiments", "Run", "experiment__project", "run"),
+    "section-models": ("Models", "registry", "ModelVersion", "registered_model__project", "model version"),
+    "section-deployments": ("Endpoints", "deployments", "Endpoint", "project", "endpoint"),
+}
+
+
 def _links(project) -> list[tuple[str, str]]:
-    """Experiments, models and endpoints, as those sections exist on this install."""
+    """Experiments, models and endpoints, as those sections and apps exist on this
+    install (looked up by name: the apps are optional to this page)."""
     links = []
-    for name, label in (
-        ("section-experiments", "Experiments"),
-        ("section-models", "Models"),
-        ("section-deployments", "Endpoints"),
-    ):
+    for url_name, (label, app, model, lookup, noun) in COUNTED.items():
         try:
-            links.append((label, f"{reverse(name)}?project={project.slug}"))
+            url = f"{reverse(url_name)}?project={project.slug}"
         except NoReverseMatch:
             continue
+        if apps.is_installed(app):
+            try:
+                n = apps.get_model(app, model).objects.filter(**{lookup: project}).count()
+                label = f"{label} ({n} {noun}{'' if n == 1 else 's'})"
+            except (LookupError, FieldError):
+                pass
+        links.append((label, url))
     return links
 
 

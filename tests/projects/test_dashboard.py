@@ -53,6 +53,7 @@ def test_dashboard_shows_timeline_kpis_and_escapes_kpi_names(user):
     page = _client(user).get(f"/projects/{project.slug}/").content.decode()
     assert "<script>alert(1)</script>" not in page
     assert 'id="stage-timeline"' in page and "Framing" in page and "Production" in page
+    assert "Experiments (0 runs)" in page and "Models (0 model versions)" in page
 
 
 def test_stakeholder_deciding_on_the_gate_page_gets_a_clear_message(user):
