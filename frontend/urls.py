@@ -1,6 +1,6 @@
 from django.urls import path
 
-from frontend.views import core, experiments, models, projects
+from frontend.views import core, dashboard, experiments, ideation, models, projects
 
 urlpatterns = [
     path("", core.home, name="home"),
@@ -20,10 +20,22 @@ urlpatterns = [
     path("models/", models.model_list, name="section-models"),
     path("models/<str:slug>/<str:name>/", models.model_detail, name="model-detail"),
     path("models/<str:slug>/<str:name>/versions/<int:version>/", models.model_version, name="model-version"),
+    path("ideation/", ideation.board_list, name="section-ideation"),
+    path("ideation/boards/<int:board_id>/", ideation.board_detail, name="board-detail"),
+    path("ideation/boards/<int:board_id>/invite/", ideation.board_invite, name="board-invite"),
+    path("ideation/boards/<int:board_id>/summary/", ideation.board_summary, name="board-summary"),
+    path("ideation/boards/<int:board_id>/ideas.csv", ideation.board_export, name="board-export"),
+    path("ideation/boards/<int:board_id>/ideas/<int:idea_id>/", ideation.idea_detail, name="idea-detail"),
+    path("ideation/boards/<int:board_id>/ideas/<int:idea_id>/promote/", ideation.idea_promote, name="idea-promote"),
+    path("projects/<str:slug>/kpis/", dashboard.kpi_add, name="kpi-add"),
+    path("projects/<str:slug>/kpis/<int:kpi_id>/", dashboard.kpi_record, name="kpi-record"),
+    path("projects/<str:slug>/gates/", dashboard.gate_add, name="gate-add"),
+    path("projects/<str:slug>/gates/<int:gate_id>/", dashboard.gate_detail, name="gate-detail"),
+    path("projects/<str:slug>/gates/<int:gate_id>/act/", dashboard.gate_action, name="gate-action"),
     path("settings/tokens/", core.token_list, name="token-list"),
     path("settings/tokens/<int:token_id>/revoke/", core.token_revoke, name="token-revoke"),
 ]
 
 # Sections whose issues have not landed yet say so; each is replaced by its app's urls.
-for _section in ["ideation", "deployments", "data"]:
+for _section in ["deployments", "data"]:
     urlpatterns.append(path(f"{_section}/", core.upcoming_section, {"section": _section}, name=f"section-{_section}"))

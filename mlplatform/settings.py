@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "channels",
     "mlplatform",
     "projects",
+    "ideation",
     "experiments",
     "registry",
     "frontend",
@@ -125,7 +126,10 @@ if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "prefix": "mlp"},
+            # redis-py 8 reads with a 5 s socket timeout by default, the same 5 s the
+            # layer's blocking BRPOP waits: an idle websocket then dies with 1011 every
+            # 5 s. A read timeout above the BRPOP wait keeps quiet sockets alive.
+            "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 15}], "prefix": "mlp"},
         }
     }
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
@@ -196,6 +200,14 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "SCHEMA_PATH_PREFIX": r"/api/v1",
+    # Several apps name a choice field "kind" or "role"; give each choice set its own name.
+    "ENUM_NAME_OVERRIDES": {
+        "ProjectRoleEnum": "mlplatform.roles.Role",
+        "IdeaKindEnum": "ideation.models.IdeaKind",
+        "ParticipantRoleEnum": "ideation.models.ParticipantRole",
+        "CriterionKindEnum": "projects.models.CriterionKind",
+        "KpiDirectionEnum": "projects.models.KpiDirection",
+    },
 }
 
 API_TOKEN_DEFAULT_DAYS = 90

@@ -7,6 +7,7 @@ from mlplatform.health import healthz
 
 api_v1 = [
     path("", include("projects.urls")),
+    path("", include("ideation.urls")),
     path("", include("mlplatform.api.urls")),
     path("", include("experiments.urls")),
     path("", include("registry.urls")),
