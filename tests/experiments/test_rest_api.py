@@ -114,7 +114,7 @@ def test_csv_export_bad_filter_is_400(api, data):
 def test_run_detail_history_and_compare(api, data):
     _, runs = data
     body = api.get(f"/api/v1/runs/{runs[2].pk}/").json()
-    assert body["run"]["run_name"] == "run-2"
+    assert body["run"]["run_name"] == "run-2" and body["run"]["user"] == runs[2].user.username
     assert {p["key"]: p["value"] for p in body["params"]} == {"lr": "0.2", "model": "lr"}
     assert {m["key"] for m in body["metrics"]} == {"acc", "loss"}
     assert api.get(f"/api/v1/runs/{runs[0].pk}/").json()["child_run_ids"] == [runs[-1].pk]
