@@ -42,41 +42,36 @@ def metric_shape(key: str, value: float, is_nan: bool, step: int, timestamp: int
     return {"key": key, "value": float_out(value, is_nan), "timestamp": timestamp, "step": step}
 
 
+def _dataset_shape(name, digest, source_type, source, schema, profile) -> dict:
+    shape = {"name": name, "digest": digest, "source_type": source_type, "source": source}
+    if schema:
+        shape["schema"] = schema
+    if profile:
+        shape["profile"] = profile
+    return shape
+
+
 def run_shape(run: Run) -> dict:
-    """`run` comes from selectors.with_run_data (everything prefetched)."""
-    inputs = {
-        "dataset_inputs": [
-            {
-                "tags": kv(sorted(di.tags.items())),
-                "dataset": {
-                    "name": di.dataset.name,
-                    "digest": di.dataset.digest,
-                    "source_type": di.dataset.source_type,
-                    "source": di.dataset.source,
-                    **({"schema": di.dataset.schema} if di.dataset.schema else {}),
-                    **({"profile": di.dataset.profile} if di.dataset.profile else {}),
-                },
-            }
-            for di in run.dataset_inputs.all()
-        ],
-        "model_inputs": [{"model_id": link.model_id} for link in run.model_links.all() if link.direction == "input"],
-    }
-    outputs = {
-        "model_outputs": [
-            {"model_id": link.model_id, "step": link.step}
-            for link in run.model_links.all()
-            if link.direction == "output"
-        ]
-    }
+    """`run` comes from selectors.attach_run_data (its rows attached)."""
     return {
         "info": run_info_shape(run),
         "data": {
-            "metrics": [metric_shape(m.key, m.value, m.is_nan, m.step, m.timestamp) for m in run.latest_metrics.all()],
-            "params": kv((p.key, p.value) for p in run.params.all()),
-            "tags": kv((t.key, t.value) for t in run.tags.all()),
+            "metrics": [metric_shape(*row) for row in run.metric_rows],
+            "params": kv(run.param_rows),
+            "tags": kv(run.tag_rows),
         },
-        "inputs": inputs,
-        "outputs": outputs,
+        "inputs": {
+            "dataset_inputs": [
+                {"tags": kv(sorted((tags or {}).items())), "dataset": _dataset_shape(*ds)}
+                for *ds, tags in run.input_rows
+            ],
+            "model_inputs": [{"model_id": m} for m, direction, _ in run.model_rows if direction == "input"],
+        },
+        "outputs": {
+            "model_outputs": [
+                {"model_id": m, "step": step} for m, direction, step in run.model_rows if direction == "output"
+            ]
+        },
     }
 
 
