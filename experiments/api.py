@@ -52,7 +52,7 @@ class RunRowOut(serializers.Serializer):
     run_name = serializers.CharField(source="name")
     experiment_id = serializers.IntegerField()
     status = serializers.CharField()
-    user = serializers.CharField(source="user_name")
+    user = serializers.CharField(source="display_user")
     start_time = serializers.IntegerField()
     end_time = serializers.IntegerField(allow_null=True)
     lifecycle_stage = serializers.CharField()
@@ -231,6 +231,7 @@ class RunDetailApi(APIView):
     def get(self, request, run_id: str):
         detail = selectors_ui.run_detail(user=request.user, run_id=run_id)
         detail.run.cells = {}  # the detail lists every value below instead
+        detail.run.display_user = selectors_ui.run_user(detail.run)
         return Response(RunDetailOut(detail).data)
 
 

@@ -5,16 +5,21 @@ the run's root. Downloads are served as attachments with a fixed, harmless conte
 type, except raster images (shown inline in previews); an uploaded HTML or SVG file
 is never rendered by the browser as a page of ours."""
 
+from collections.abc import AsyncIterator
 import csv
 from dataclasses import dataclass, field
 import io
 import json
 import mimetypes
+import os
 from pathlib import PurePosixPath
+from typing import BinaryIO
 
-from django.http import FileResponse
+from asgiref.sync import sync_to_async
+from django.http import StreamingHttpResponse
+from django.utils.http import content_disposition_header
 
-from experiments.artifacts import FileInfo, clean_relative_path, get_store, run_root
+from experiments.artifacts import CHUNK_SIZE, FileInfo, clean_relative_path, get_store, run_root
 from experiments.models import Run
 from mlplatform.errors import NotFound
 
@@ -103,7 +108,18 @@ def _fill_table(preview: Preview, text: str, delimiter: str) -> None:
     preview.truncated = preview.truncated or len(rows) > PREVIEW_ROWS + 1
 
 
-def artifact_download(*, run: Run, path: str, inline: bool = False) -> FileResponse:
+async def _aiter_file(handle: BinaryIO, chunk_size: int = CHUNK_SIZE) -> AsyncIterator[bytes]:
+    # Async on purpose: under ASGI, Django reads a sync iterator into one list before
+    # sending a byte, which a multi-GB artifact must never do.
+    read = sync_to_async(handle.read, thread_sensitive=False)
+    try:
+        while chunk := await read(chunk_size):
+            yield chunk
+    finally:
+        handle.close()
+
+
+def artifact_download(*, run: Run, path: str, inline: bool = False) -> StreamingHttpResponse:
     """A streamed download; `inline` only for raster images (previews)."""
     path = clean_relative_path(path)
     if not path:
@@ -111,10 +127,13 @@ def artifact_download(*, run: Run, path: str, inline: bool = False) -> FileRespo
     handle = get_store().open(run_root(run), path)
     name = PurePosixPath(path).name
     image_type = INLINE_IMAGES.get(PurePosixPath(path).suffix.lower())
-    if inline and image_type:
-        response = FileResponse(handle, content_type=image_type)
-    else:
-        response = FileResponse(handle, as_attachment=True, filename=name, content_type="application/octet-stream")
+    response = StreamingHttpResponse(
+        _aiter_file(handle), content_type=image_type if inline and image_type else "application/octet-stream"
+    )
+    response["Content-Length"] = str(os.fstat(handle.fileno()).st_size)
+    response["Content-Disposition"] = content_disposition_header(
+        as_attachment=not (inline and image_type), filename=name
+    )
     # Even if a browser were to render it, it would run nothing and reach nothing.
     response["Content-Security-Policy"] = "default-src 'none'; img-src 'self'; sandbox"
     response["X-Content-Type-Options"] = "nosniff"

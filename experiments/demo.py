@@ -43,10 +43,12 @@ def serve_app() -> Iterator[str]:
     """The platform's ASGI app on 127.0.0.1:<free port> until the block ends."""
     import uvicorn
 
+    # Imported here, before quieting the request log below: the import sets Django up
+    # again, and configuring logging resets the levels of Django's child loggers.
+    from mlplatform.asgi import application
+
     port = _free_port()
-    config = uvicorn.Config(
-        "mlplatform.asgi:application", host="127.0.0.1", port=port, lifespan="off", log_level="warning"
-    )
+    config = uvicorn.Config(application, host="127.0.0.1", port=port, lifespan="off", log_level="warning")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True, name="demo-asgi")
     # The client probes before it creates (get-by-name -> 404, create -> exists): normal

@@ -36,7 +36,7 @@ def _fixed(run: Run) -> list[object]:
         run.pk,
         run.name,
         run.status,
-        run.user_name,
+        run.display_user,
         run.start_time,
         run.end_time,
         duration,

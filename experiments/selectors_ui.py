@@ -109,7 +109,7 @@ def with_columns(qs: QuerySet[Run], columns: list[Column]) -> QuerySet[Run]:
     def keys(kind: str) -> list[str]:
         return [c.key for c in columns if c.kind == kind]
 
-    return qs.select_related("experiment", "parent_run").prefetch_related(
+    return qs.select_related("experiment", "parent_run", "user").prefetch_related(
         Prefetch(
             "latest_metrics", queryset=LatestMetric.objects.filter(key__in=keys("metrics")), to_attr="col_metrics"
         ),
@@ -120,6 +120,12 @@ def with_columns(qs: QuerySet[Run], columns: list[Column]) -> QuerySet[Run]:
             to_attr="col_tags",
         ),
     )
+
+
+def run_user(run: Run) -> str:
+    """Who logged the run: the authenticated account when there is one (the client's
+    `mlflow.user` tag is whatever the laptop's login happens to be)."""
+    return run.user.username if run.user_id and run.user else run.user_name
 
 
 def metric_value(lm: LatestMetric) -> float:
@@ -136,6 +142,7 @@ def attach_cells(runs: list[Run]) -> list[Run]:
         for t in run.col_tags:
             cells[f"tags.{t.key}"] = t.value
         run.cells = cells
+        run.display_user = run_user(run)
     return runs
 
 
@@ -257,7 +264,7 @@ def downsample(points: list, limit: int = MAX_POINTS_PER_SERIES) -> list:
 
 
 def run_detail(*, user: User, run_id: str) -> RunDetail:
-    run = Run.objects.select_related("experiment__project", "parent_run").filter(pk=str(run_id)[:32]).first()
+    run = Run.objects.select_related("experiment__project", "parent_run", "user").filter(pk=str(run_id)[:32]).first()
     if run is None or len(str(run_id)) > 32:
         raise NotFound(f"Run with id={run_id} not found")
     try:
@@ -316,7 +323,7 @@ def runs_compare(*, user: User, run_ids: list[str]) -> Comparison:
     runs = {
         r.pk: r
         for r in Run.objects.filter(pk__in=ids)
-        .select_related("experiment__project")
+        .select_related("experiment__project", "user")
         .prefetch_related(
             Prefetch("latest_metrics", queryset=LatestMetric.objects.order_by("key"), to_attr="col_metrics"),
             Prefetch("params", queryset=Param.objects.order_by("key"), to_attr="col_params"),

@@ -74,3 +74,8 @@ def filesize(value: int | None) -> str:
             return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
         size /= 1024
     return ""
+
+
+@register.filter
+def basename(path: str) -> str:
+    return (path or "").rstrip("/").rsplit("/", 1)[-1]

@@ -3,6 +3,7 @@
 import csv
 import io
 
+from asgiref.sync import async_to_sync
 import pytest
 
 from experiments import services
@@ -12,6 +13,10 @@ from tests.experiments.tracking_data import make_experiment, put_artifact
 from tests.factories import UserFactory, make_project
 
 pytestmark = pytest.mark.django_db
+
+
+async def body(response) -> bytes:
+    return b"".join([chunk async for chunk in response.streaming_content])
 
 
 @pytest.fixture
@@ -109,7 +114,7 @@ def test_csv_export_bad_filter_is_400(api, data):
 def test_run_detail_history_and_compare(api, data):
     _, runs = data
     body = api.get(f"/api/v1/runs/{runs[2].pk}/").json()
-    assert body["run"]["run_name"] == "run-2"
+    assert body["run"]["run_name"] == "run-2" and body["run"]["user"] == runs[2].user.username
     assert {p["key"]: p["value"] for p in body["params"]} == {"lr": "0.2", "model": "lr"}
     assert {m["key"] for m in body["metrics"]} == {"acc", "loss"}
     assert api.get(f"/api/v1/runs/{runs[0].pk}/").json()["child_run_ids"] == [runs[-1].pk]
@@ -143,7 +148,8 @@ def test_artifacts_list_and_download(api, data):
         "plots/loss.png"
     ]
     response = api.get(f"/api/v1/runs/{runs[0].pk}/artifacts/download/", {"path": "notes.txt"})
-    assert response.status_code == 200 and b"".join(response.streaming_content) == b"hello"
+    assert response.status_code == 200 and async_to_sync(body)(response) == b"hello"
+    assert response["Content-Length"] == "5"
     assert response["Content-Type"] == "application/octet-stream" and "attachment" in response["Content-Disposition"]
 
 
