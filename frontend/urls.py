@@ -1,6 +1,6 @@
 from django.urls import path
 
-from frontend.views import core, dashboard, ideation, projects
+from frontend.views import core, dashboard, experiments, ideation, models, projects
 
 urlpatterns = [
     path("", core.home, name="home"),
@@ -22,10 +22,20 @@ urlpatterns = [
     path("projects/<str:slug>/gates/", dashboard.gate_add, name="gate-add"),
     path("projects/<str:slug>/gates/<int:gate_id>/", dashboard.gate_detail, name="gate-detail"),
     path("projects/<str:slug>/gates/<int:gate_id>/act/", dashboard.gate_action, name="gate-action"),
+    path("projects/<str:slug>/experiments/", experiments.project_experiments, name="project-experiments"),
+    path("experiments/", experiments.experiment_home, name="section-experiments"),
+    path("experiments/compare/", experiments.runs_compare, name="runs-compare"),
+    path("experiments/<int:experiment_id>/", experiments.experiment_runs, name="experiment-runs"),
+    path("experiments/<int:experiment_id>/runs.csv", experiments.experiment_runs_csv, name="experiment-runs-csv"),
+    path("runs/<str:run_id>/", experiments.run_detail, name="run-detail"),
+    path("runs/<str:run_id>/artifact", experiments.run_artifact, name="run-artifact"),
+    path("models/", models.model_list, name="section-models"),
+    path("models/<str:slug>/<str:name>/", models.model_detail, name="model-detail"),
+    path("models/<str:slug>/<str:name>/versions/<int:version>/", models.model_version, name="model-version"),
     path("settings/tokens/", core.token_list, name="token-list"),
     path("settings/tokens/<int:token_id>/revoke/", core.token_revoke, name="token-revoke"),
 ]
 
 # Sections whose issues have not landed yet say so; each is replaced by its app's urls.
-for _section in ["experiments", "models", "deployments", "data"]:
+for _section in ["deployments", "data"]:
     urlpatterns.append(path(f"{_section}/", core.upcoming_section, {"section": _section}, name=f"section-{_section}"))

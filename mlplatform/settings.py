@@ -96,6 +96,15 @@ TEMPLATES = [
 DATABASE_URL = os.environ.get("DATABASE_URL", "")
 if DATABASE_URL:
     DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
+    if DATABASES["default"]["ENGINE"].endswith("postgresql") and env_bool("MLP_DB_POOL", True):
+        # Under ASGI every request runs its sync code in a fresh thread, so a persistent
+        # per-thread connection is never reused: each request would pay a new PostgreSQL
+        # connection. A process-wide pool hands out open connections instead.
+        DATABASES["default"]["CONN_MAX_AGE"] = 0
+        DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+            "min_size": 1,
+            "max_size": int(os.environ.get("MLP_DB_POOL_SIZE", "10")),
+        }
 else:
     DATABASES = {
         "default": {

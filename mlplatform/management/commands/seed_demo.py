@@ -7,6 +7,7 @@ import os
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
+from experiments import demo as tracking_demo
 from ideation import demo as ideation_demo
 from mlplatform.models import User
 from mlplatform.roles import Role
@@ -50,6 +51,7 @@ class Command(BaseCommand):
             admin = demo_users()
             project = demo_project(admin)
             ideation_demo.seed(admin, project)
+        tracking_demo.seed(admin, project)
         self.stdout.write(
             "Demo ready. Log in at http://127.0.0.1:8000/accounts/login/ as "
             f"admin / {DEMO_PASSWORD} (also alice and bob, same password)."
