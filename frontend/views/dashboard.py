@@ -104,9 +104,14 @@ def _links(project) -> list[tuple[str, str]]:
     links = []
     for url_name, (label, app, model, lookup, noun) in COUNTED.items():
         try:
-            url = f"{reverse(url_name)}?project={project.slug}"
+            url = reverse("project-experiments", args=[project.slug])
         except NoReverseMatch:
-            continue
+            url = None
+        if url_name != "section-experiments" or url is None:
+            try:
+                url = f"{reverse(url_name)}?project={project.slug}"
+            except NoReverseMatch:
+                continue
         if apps.is_installed(app):
             try:
                 n = apps.get_model(app, model).objects.filter(**{lookup: project}).count()
