@@ -7,6 +7,7 @@ from mlplatform.health import healthz
 
 api_v1 = [
     path("", include("projects.urls")),
+    path("", include("jobs.urls")),
     path("", include("mlplatform.api.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
