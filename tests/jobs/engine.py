@@ -2,9 +2,9 @@
 Podman (as .ci/run does), skipped with the reason only when it truly cannot run."""
 
 import os
+from pathlib import Path
 import shutil
 import subprocess
-from pathlib import Path
 
 import pytest
 
