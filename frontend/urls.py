@@ -1,6 +1,6 @@
 from django.urls import path
 
-from frontend.views import core, projects
+from frontend.views import core, jobs, projects
 
 urlpatterns = [
     path("", core.home, name="home"),
@@ -10,6 +10,12 @@ urlpatterns = [
     path("projects/<str:slug>/edit/", projects.project_edit, name="project-edit"),
     path("projects/<str:slug>/members/", projects.project_members, name="project-members"),
     path("projects/<str:slug>/members/<str:username>/", projects.project_member_update, name="project-member-update"),
+    path("jobs/", jobs.job_list, name="job-list"),
+    path("jobs/new/", jobs.job_submit, name="job-submit"),
+    path("jobs/<int:job_id>/", jobs.job_detail, name="job-detail"),
+    path("jobs/<int:job_id>/cancel/", jobs.job_cancel, name="job-cancel"),
+    path("jobs/<int:job_id>/log.txt", jobs.job_log_download, name="job-log-download"),
+    path("jobs/sweeps/<int:sweep_id>/", jobs.sweep_detail, name="sweep-detail"),
     path("settings/tokens/", core.token_list, name="token-list"),
     path("settings/tokens/<int:token_id>/revoke/", core.token_revoke, name="token-revoke"),
 ]

@@ -5,10 +5,10 @@ import time
 import pytest
 
 from jobs.executors.docker import LABEL, client
-from jobs.models import JobLogLine, JobStatus, Reason
+from jobs.models import JobImage, JobLogLine, JobStatus, Reason
 from jobs.services import job_cancel
 from tests.jobs.conftest import execute
-from tests.jobs.engine import require_engine
+from tests.jobs.engine import IMAGE, require_engine
 
 pytestmark = pytest.mark.slow
 
@@ -20,6 +20,9 @@ def engine():
 
 @pytest.fixture
 def docker_job(submit):
+    # A transactional test earlier in the run may have flushed the migration's row.
+    JobImage.objects.get_or_create(name=IMAGE)
+
     def make(script: str, **kwargs):
         return submit(script, executor="docker", **kwargs)
 
