@@ -84,10 +84,10 @@ class JobForm(forms.Form):
         label="Secret env",
         help_text="NAME=value lines; never shown again, masked in logs. Kept as-is when running again.",
     )
-    cpus = forms.FloatField(initial=1.0, min_value=0.05, max_value=256)
+    cpus = forms.FloatField(label="CPUs", initial=1.0, min_value=0.05, max_value=256)
     memory = forms.CharField(initial="1g", help_text="e.g. 512m, 2g")
     timeout = forms.IntegerField(initial=600, min_value=1, help_text="Seconds.")
-    gpus = forms.IntegerField(initial=0, min_value=0, max_value=16)
+    gpus = forms.IntegerField(label="GPUs", initial=0, min_value=0, max_value=16)
     experiment_name = forms.CharField(max_length=200, initial="Default", label="Experiment")
 
     def __init__(self, *args, projects=(), images=(), **kwargs):

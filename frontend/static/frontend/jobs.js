@@ -50,17 +50,23 @@
   }
 
   function detail() {
-    const root = document.getElementById("job");
+    const root = document.body;
+    const head = document.getElementById("job");
+    const events = document.querySelector("#job-events tbody");
     const log = document.getElementById("job-log");
     const follow = document.querySelector("[data-follow]");
     const count = document.querySelector("[data-count]");
     const cancel = document.querySelector("[data-cancel]");
-    let total = parseInt(root.dataset.lines, 10) || 0;
+    let total = parseInt(head.dataset.lines, 10) || 0;
     log.scrollTop = log.scrollHeight;
     drawCharts();
-    socket("/ws/jobs/" + root.dataset.job + "/", (event, p) => {
+    socket("/ws/jobs/" + head.dataset.job + "/", (event, p) => {
       if (event === "job.status") {
         setStatus(root, p);
+        const row = events.insertRow();
+        row.insertCell().textContent = new Date().toTimeString().slice(0, 8);
+        row.insertCell().textContent = "→ " + p.status;
+        row.insertCell().textContent = p.reason + (p.message ? ": " + p.message : "");
         if (p.finished && cancel) cancel.hidden = true;
       } else if (event === "job.log") {
         const empty = document.querySelector("[data-empty]");
@@ -102,7 +108,7 @@
     el.className = "chart";
     card.appendChild(el);
     holder.appendChild(card);
-    Plotly.newPlot(el, [], { title: system ? "System" : "Metrics", height: 300, margin: { l: 40, r: 10, t: 40, b: 30 },
+    Plotly.newPlot(el, [], { title: { text: system ? "System" : "Metrics" }, height: 300, margin: { l: 40, r: 10, t: 40, b: 30 },
       legend: { orientation: "h" } }, { responsive: true, displaylogo: false });
     return el;
   }

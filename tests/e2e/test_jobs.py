@@ -1,0 +1,82 @@
+"""Browser: submit a script from the UI, watch its log and metrics arrive live, cancel
+a second job, see both in the live list. Screenshots for review."""
+
+import threading
+import time
+
+import pytest
+
+from jobs import runner
+from jobs.models import Job
+from tests.e2e.conftest import login
+from tests.factories import UserFactory, make_project
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+TRAIN = """import time, mlflow
+for epoch in range(1, 6):
+    print(f"epoch {epoch}: loss {1 / epoch:.3f}", flush=True)
+    mlflow.log_metric("loss", 1 / epoch, step=epoch)
+    mlflow.log_metric("progress", epoch / 5)
+    time.sleep(0.6)
+print("training done")
+"""
+
+
+def run_in_background(job_id: int) -> threading.Thread:
+    # The page queued the job; a worker thread stands in for Celery here (the
+    # reliability tests drive real workers).
+    thread = threading.Thread(target=runner.job_execute, kwargs={"job_id": job_id, "worker": "e2e"}, daemon=True)
+    thread.start()
+    return thread
+
+
+def submit_from_ui(page, base: str, script: str, name: str) -> int:
+    page.goto(f"{base}/jobs/new/")
+    page.fill("input[name=name]", name)
+    page.fill("textarea[name=script]", script)
+    page.click("button:has-text('Submit job')")
+    page.wait_for_url(f"{base}/jobs/*/")
+    return int(page.url.rstrip("/").rsplit("/", 1)[1])
+
+
+def test_submit_watch_live_log_cancel_and_list(live_asgi, browser, shot_dir, settings, tmp_path):
+    settings.DATA_DIR = tmp_path
+    user = UserFactory(username="dana")
+    make_project(owner=user, name="Churn model", slug="churn")
+    page = browser.new_page(viewport={"width": 1360, "height": 900})
+    login(page, live_asgi, user.username)
+
+    page.click("nav >> text=Jobs")
+    assert page.locator("text=No jobs yet").is_visible()
+    page.goto(f"{live_asgi}/jobs/new/")
+    page.screenshot(path=str(shot_dir / "jobs-submit.png"), full_page=True)
+
+    job_id = submit_from_ui(page, live_asgi, TRAIN, "train churn")
+    page.wait_for_selector("text=Waiting for the first line")
+    worker = run_in_background(job_id)
+    page.wait_for_selector("#job-log:has-text('epoch 3')", timeout=15000)
+    page.wait_for_selector("#chart-metrics", timeout=10000)
+    page.screenshot(path=str(shot_dir / "jobs-detail-live.png"), full_page=True)
+    page.wait_for_selector("[data-status]:has-text('Succeeded')", timeout=20000)
+    worker.join(10)
+    assert "training done" in page.inner_text("#job-log")
+    assert page.locator("[data-progress-label]").inner_text() == "100%"
+    page.screenshot(path=str(shot_dir / "jobs-detail-finished.png"), full_page=True)
+
+    second = submit_from_ui(page, live_asgi, "import time\nprint('waiting', flush=True)\ntime.sleep(300)\n", "sleeper")
+    worker = run_in_background(second)
+    page.wait_for_selector("#job-log:has-text('waiting')", timeout=15000)
+    started = time.monotonic()
+    page.click("button:has-text('Cancel')")
+    page.wait_for_selector("[data-status]:has-text('Cancelled')", timeout=10000)
+    assert time.monotonic() - started < 5
+    assert f"cancelled by {user.username}" in page.inner_text("[data-message]")
+    worker.join(10)
+
+    page.goto(f"{live_asgi}/jobs/")
+    rows = page.locator("#job-table tbody tr")
+    assert rows.count() == 2
+    assert page.locator(f'tr[data-job="{job_id}"] [data-status]').inner_text() == "Succeeded"
+    assert Job.objects.get(pk=second).status == "cancelled"
+    page.screenshot(path=str(shot_dir / "jobs-list.png"), full_page=True)
