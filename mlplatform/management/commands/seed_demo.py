@@ -7,6 +7,7 @@ import os
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
+from jobs import demo as jobs_demo
 from mlplatform.models import User
 from mlplatform.roles import Role
 from projects import services as project_services
@@ -47,7 +48,8 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         with transaction.atomic():
             admin = demo_users()
-            demo_project(admin)
+            project = demo_project(admin)
+        jobs_demo.seed(admin, project)  # outside the transaction: the demo jobs really run
         self.stdout.write(
             "Demo ready. Log in at http://127.0.0.1:8000/accounts/login/ as "
             f"admin / {DEMO_PASSWORD} (also alice and bob, same password)."
