@@ -59,16 +59,16 @@ def jobs_reconcile(
     *, redispatch_after: timedelta | None = None, heartbeat_timeout: timedelta | None = None
 ) -> dict[str, int]:
     default_redispatch, default_heartbeat = _defaults()
+    redispatch_after = default_redispatch if redispatch_after is None else redispatch_after
+    heartbeat_timeout = default_heartbeat if heartbeat_timeout is None else heartbeat_timeout
     now = timezone.now()
     counts = {"redispatched": 0, "retried": 0, "failed": 0}
-    lost_messages = Job.objects.filter(
-        status=JobStatus.QUEUED, dispatched_at__lt=now - (redispatch_after or default_redispatch)
-    )
+    lost_messages = Job.objects.filter(status=JobStatus.QUEUED, dispatched_at__lt=now - redispatch_after)
     for job in lost_messages:
         job_dispatch(job=job)
         counts["redispatched"] += 1
     stale = Job.objects.filter(status__in=[JobStatus.STARTING, JobStatus.RUNNING]).filter(
-        Q(heartbeat_at__lt=now - (heartbeat_timeout or default_heartbeat)) | Q(heartbeat_at__isnull=True)
+        Q(heartbeat_at__lt=now - heartbeat_timeout) | Q(heartbeat_at__isnull=True)
     )
     for job in stale:
         counts[_recover_lost_worker(job)] += 1
