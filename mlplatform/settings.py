@@ -53,6 +53,8 @@ INSTALLED_APPS = [
     "channels",
     "mlplatform",
     "projects",
+    "experiments",
+    "registry",
     "jobs",
     "frontend",
 ]

@@ -1,0 +1,225 @@
+"""Reads of experiments, runs and logged data, filtered by what the user may see.
+
+Every lookup goes through the project check: an id from another project is NotFound,
+never a hint that it exists."""
+
+from dataclasses import dataclass
+
+from django.db.models import Prefetch, QuerySet
+
+from experiments import search
+from experiments.models import (
+    DatasetInput,
+    Experiment,
+    LatestMetric,
+    Lifecycle,
+    LoggedModel,
+    Metric,
+    Param,
+    Run,
+    RunModelLink,
+    RunTag,
+)
+from experiments.services.experiments import resolve_experiment_name
+from mlplatform.errors import NotFound, ValidationFailed
+from mlplatform.models import User
+from mlplatform.roles import Role, role_at_least
+from projects.models import Project
+from projects.selectors import project_check, project_role, project_visible_ids
+
+VIEW_TYPES = {"ACTIVE_ONLY": [Lifecycle.ACTIVE], "DELETED_ONLY": [Lifecycle.DELETED], "ALL": list(Lifecycle.values)}
+
+
+def check_role(*, user: User, project: Project, min_role: str) -> Project:
+    """project_check with the role cached on the user object for the request, so a
+    request touching one project many times asks the database once."""
+    cache = user.__dict__.setdefault("_mlp_project_roles", {})
+    if project.pk not in cache:
+        cache[project.pk] = project_role(user=user, project=project)
+    role = cache[project.pk]
+    if role is None or not role_at_least(role, min_role):
+        return project_check(user=user, project=project, min_role=min_role)  # raises the right error
+    project.my_role = role
+    return project
+
+
+def lifecycle_stages(view_type: str | None) -> list[str]:
+    stages = VIEW_TYPES.get((view_type or "ACTIVE_ONLY").upper())
+    if stages is None:
+        raise ValidationFailed(f"Invalid view_type '{view_type}'. Use ACTIVE_ONLY, DELETED_ONLY or ALL.")
+    return stages
+
+
+def experiment_list(*, user: User, project: Project, view_type: str = "ACTIVE_ONLY") -> QuerySet[Experiment]:
+    check_role(user=user, project=project, min_role=Role.VIEWER)
+    return (
+        Experiment.objects.filter(project=project, lifecycle_stage__in=lifecycle_stages(view_type))
+        .select_related("project")
+        .prefetch_related("tags")
+    )
+
+
+def experiment_visible_list(*, user: User, view_type: str = "ACTIVE_ONLY") -> QuerySet[Experiment]:
+    return (
+        Experiment.objects.filter(
+            project__in=project_visible_ids(user=user), lifecycle_stage__in=lifecycle_stages(view_type)
+        )
+        .select_related("project")
+        .prefetch_related("tags")
+    )
+
+
+def _parse_pk(value: object, what: str) -> int:
+    try:
+        return int(str(value))
+    except (TypeError, ValueError):
+        raise NotFound(f"No {what} with id={value!r}.")
+
+
+def experiment_get(*, user: User, experiment_id: str | int, min_role: str = Role.VIEWER) -> Experiment:
+    pk = _parse_pk(experiment_id, "experiment")
+    experiment = Experiment.objects.select_related("project").filter(pk=pk).first()
+    if experiment is None:
+        raise NotFound(f"No Experiment with id={experiment_id} exists")
+    try:
+        check_role(user=user, project=experiment.project, min_role=min_role)
+    except NotFound:
+        raise NotFound(f"No Experiment with id={experiment_id} exists")
+    return experiment
+
+
+def experiment_get_by_name(*, user: User, name: str, min_role: str = Role.VIEWER) -> Experiment:
+    try:
+        project, short = resolve_experiment_name(user=user, full_name=name, min_role=min_role)
+    except NotFound:
+        raise NotFound(f"Could not find experiment with name '{name}'")
+    experiment = Experiment.objects.select_related("project").filter(project=project, name=short).first()
+    if experiment is None:
+        raise NotFound(f"Could not find experiment with name '{name}'")
+    return experiment
+
+
+def run_get(*, user: User, run_id: str, min_role: str = Role.VIEWER) -> Run:
+    run = Run.objects.select_related("experiment__project").filter(pk=str(run_id)[:32]).first() if run_id else None
+    if run is None or len(str(run_id)) > 32:
+        raise NotFound(f"Run with id={run_id} not found")
+    try:
+        check_role(user=user, project=run.experiment.project, min_role=min_role)
+    except NotFound:
+        raise NotFound(f"Run with id={run_id} not found")
+    return run
+
+
+def with_run_data(qs: QuerySet[Run]) -> QuerySet[Run]:
+    """Everything the MLflow Run shape shows, in a fixed number of queries."""
+    return qs.select_related("experiment").prefetch_related(
+        Prefetch("latest_metrics", queryset=LatestMetric.objects.order_by("key")),
+        Prefetch("params", queryset=Param.objects.order_by("key")),
+        Prefetch("tags", queryset=RunTag.objects.order_by("key")),
+        Prefetch("dataset_inputs", queryset=DatasetInput.objects.select_related("dataset").order_by("pk")),
+        Prefetch("model_links", queryset=RunModelLink.objects.order_by("pk")),
+    )
+
+
+def run_get_full(*, user: User, run_id: str) -> Run:
+    run = run_get(user=user, run_id=run_id)
+    return with_run_data(Run.objects.filter(pk=run.pk)).get()
+
+
+@dataclass
+class RunPage:
+    runs: list[Run]
+    next_page_token: str | None
+
+
+def run_search(
+    *,
+    user: User,
+    experiment_ids: list[str],
+    filter_string: str | None = None,
+    order_by: list[str] | None = None,
+    max_results: int | None = None,
+    page_token: str | None = None,
+    view_type: str = "ACTIVE_ONLY",
+) -> RunPage:
+    """One page of runs matching MLflow's search language; experiments the user cannot
+    see are NotFound."""
+    limit = search.check_max_results(max_results)
+    offset = search.decode_page_token(page_token)
+    condition = search.compile_filter(filter_string)
+    ids = [experiment_get(user=user, experiment_id=e).pk for e in experiment_ids]
+    qs = Run.objects.filter(experiment_id__in=ids, lifecycle_stage__in=lifecycle_stages(view_type)).filter(condition)
+    qs = search.apply_order(qs, order_by)
+    page = list(with_run_data(qs[offset : offset + limit + 1]))
+    next_token = search.encode_page_token(offset + limit) if len(page) > limit else None
+    return RunPage(runs=page[:limit], next_page_token=next_token)
+
+
+def metric_history(
+    *, user: User, run_id: str, key: str, max_results: int | None = None, page_token: str | None = None
+) -> tuple[list[tuple[str, float, bool, int, int]], str | None]:
+    """(key, value, is_nan, step, timestamp) points in step order, and the next page token."""
+    run = run_get(user=user, run_id=run_id)
+    limit = search.check_max_results(max_results, default=25000) if max_results else None
+    offset = search.decode_page_token(page_token)
+    qs = Metric.objects.filter(run=run, key=key).order_by("step", "timestamp", "pk")
+    qs = qs.values_list("key", "value", "is_nan", "step", "timestamp")
+    if limit is None:
+        return list(qs[offset:]), None
+    points = list(qs[offset : offset + limit + 1])
+    return points[:limit], search.encode_page_token(offset + limit) if len(points) > limit else None
+
+
+def metric_history_bulk_interval(
+    *, user: User, run_ids: list[str], key: str, start_step: int | None, end_step: int | None, max_results: int
+) -> list[tuple[str, str, float, bool, int, int]]:
+    """(run_id, key, value, is_nan, step, timestamp), at most `max_results` evenly spaced
+    steps per run, always including the first and last step."""
+    runs = [run_get(user=user, run_id=r) for r in run_ids]
+    out = []
+    for run in runs:
+        qs = Metric.objects.filter(run=run, key=key)
+        if start_step is not None:
+            qs = qs.filter(step__gte=start_step)
+        if end_step is not None:
+            qs = qs.filter(step__lte=end_step)
+        points = list(qs.order_by("step", "timestamp").values_list("key", "value", "is_nan", "step", "timestamp"))
+        steps = sorted({p[3] for p in points})
+        if len(steps) > max_results:
+            stride = (len(steps) - 1) / (max_results - 1) if max_results > 1 else len(steps)
+            keep = {steps[round(i * stride)] for i in range(max_results)} | {steps[0], steps[-1]}
+            points = [p for p in points if p[3] in keep]
+        out.extend((run.pk, *p) for p in points)
+    return out
+
+
+def logged_model_get(*, user: User, model_id: str, min_role: str = Role.VIEWER) -> LoggedModel:
+    model = (
+        LoggedModel.objects.select_related("experiment__project", "source_run")
+        .prefetch_related("params", "tags")
+        .filter(pk=str(model_id))
+        .first()
+    )
+    if model is None:
+        raise NotFound(f"Logged model with ID '{model_id}' not found.")
+    try:
+        check_role(user=user, project=model.experiment.project, min_role=min_role)
+    except NotFound:
+        raise NotFound(f"Logged model with ID '{model_id}' not found.")
+    return model
+
+
+def logged_model_search(
+    *, user: User, experiment_ids: list[str], max_results: int | None = None, page_token: str | None = None
+) -> tuple[list[LoggedModel], str | None]:
+    limit = search.check_max_results(max_results, default=100)
+    offset = search.decode_page_token(page_token)
+    ids = [experiment_get(user=user, experiment_id=e).pk for e in experiment_ids]
+    qs = (
+        LoggedModel.objects.filter(experiment_id__in=ids, lifecycle_stage=Lifecycle.ACTIVE)
+        .select_related("experiment")
+        .prefetch_related("params", "tags")
+        .order_by("-creation_timestamp", "id")
+    )
+    page = list(qs[offset : offset + limit + 1])
+    return page[:limit], search.encode_page_token(offset + limit) if len(page) > limit else None

@@ -1,0 +1,426 @@
+from collections.abc import Iterable, Mapping
+import math
+import secrets
+import uuid
+
+from django.db import transaction
+
+from experiments.models import (
+    TERMINAL_RUN_STATUSES,
+    Dataset,
+    DatasetInput,
+    Experiment,
+    LatestMetric,
+    Lifecycle,
+    LoggedModel,
+    Metric,
+    Param,
+    Run,
+    RunModelLink,
+    RunStatus,
+    RunTag,
+)
+from experiments.services.common import now_ms, publish_run
+from experiments.validation import (
+    MAX_DATASETS_PER_BATCH,
+    MAX_ENTITIES_PER_BATCH,
+    MAX_METRICS_PER_BATCH,
+    MAX_PARAM_VAL_LENGTH,
+    MAX_PARAMS_TAGS_PER_BATCH,
+    MAX_RUN_NAME_LENGTH,
+    MAX_TAG_VAL_LENGTH,
+    parse_int,
+    parse_metric_value,
+    validate_key,
+    validate_value,
+)
+from mlplatform.audit import audit_record
+from mlplatform.errors import InvalidState, NotFound, ValidationFailed
+from mlplatform.models import User
+
+RUN_NAME_TAG = "mlflow.runName"
+PARENT_TAG = "mlflow.parentRunId"
+USER_TAG = "mlflow.user"
+
+_ADJECTIVES = [
+    "amber",
+    "brisk",
+    "calm",
+    "deft",
+    "eager",
+    "fleet",
+    "gentle",
+    "keen",
+    "lucid",
+    "nimble",
+    "quiet",
+    "vivid",
+]
+_NOUNS = ["otter", "heron", "lynx", "finch", "panda", "koala", "raven", "trout", "bison", "gecko", "moth", "wren"]
+
+
+def _random_run_name() -> str:
+    return f"{secrets.choice(_ADJECTIVES)}-{secrets.choice(_NOUNS)}-{secrets.randbelow(1000)}"
+
+
+def _pairs(items: Mapping[str, str] | Iterable | None) -> list[tuple[str, str]]:
+    """Key/value pairs from a dict, (key, value) tuples or {"key", "value"} dicts."""
+    if not items:
+        return []
+    if isinstance(items, Mapping):
+        return [(k, v) for k, v in items.items()]
+    out = []
+    for item in items:
+        if isinstance(item, Mapping):
+            out.append((item.get("key"), item.get("value")))
+        else:
+            key, value = item
+            out.append((key, value))
+    return out
+
+
+def _require_active(run: Run) -> None:
+    if run.lifecycle_stage != Lifecycle.ACTIVE:
+        raise InvalidState(f"The run {run.pk} must be in the 'active' state. Current state is deleted.")
+
+
+@transaction.atomic
+def run_create(
+    *,
+    experiment: Experiment,
+    user: User | None,
+    name: str = "",
+    tags: Mapping[str, str] | Iterable | None = None,
+    parent_run: Run | None = None,
+    start_time: int | None = None,
+    user_name: str = "",
+) -> Run:
+    if experiment.lifecycle_stage != Lifecycle.ACTIVE:
+        raise InvalidState(f"The experiment {experiment.pk} must be in the 'active' state.")
+    tag_pairs = dict(_pairs(tags))
+    name = (name or tag_pairs.get(RUN_NAME_TAG) or "").strip() or _random_run_name()
+    if len(name) > MAX_RUN_NAME_LENGTH:
+        raise ValidationFailed(f"Run name exceeds {MAX_RUN_NAME_LENGTH} characters.")
+    tag_pairs[RUN_NAME_TAG] = name
+    if parent_run is None and tag_pairs.get(PARENT_TAG):
+        parent_run = Run.objects.filter(pk=tag_pairs[PARENT_TAG], experiment__project_id=experiment.project_id).first()
+    elif parent_run is not None:
+        tag_pairs[PARENT_TAG] = parent_run.pk
+    run_id = uuid.uuid4().hex
+    run = Run.objects.create(
+        id=run_id,
+        experiment=experiment,
+        name=name,
+        status=RunStatus.RUNNING,
+        start_time=start_time if start_time is not None else now_ms(),
+        user=user if user is not None and user.is_authenticated else None,
+        user_name=user_name or tag_pairs.get(USER_TAG) or (user.username if user else ""),
+        parent_run=parent_run,
+        artifact_uri=f"{experiment.artifact_location or f'mlflow-artifacts:/{experiment.pk}'}/{run_id}/artifacts",
+    )
+    _upsert_tags(run, _validated_tags(list(tag_pairs.items())))
+    audit_record(
+        actor=user,
+        action="run.create",
+        target=run,
+        project_id=experiment.project_id,
+        after={"experiment": experiment.pk, "name": name},
+    )
+    publish_run(run, "run.created", {"run_id": run.pk, "name": run.name, "status": run.status})
+    return run
+
+
+@transaction.atomic
+def run_update(
+    *,
+    run: Run,
+    status: str | None = None,
+    end_time: int | None = None,
+    name: str | None = None,
+    user: User | None = None,
+) -> Run:
+    """A terminal status sets end_time (now, unless given)."""
+    _require_active(run)
+    before = {"status": run.status, "name": run.name, "end_time": run.end_time}
+    fields = []
+    if status:
+        if status not in RunStatus.values:
+            raise ValidationFailed(f"Invalid run status '{status}'.")
+        run.status = status
+        fields.append("status")
+        if status in TERMINAL_RUN_STATUSES:
+            run.end_time = end_time if end_time is not None else now_ms()
+            fields.append("end_time")
+    elif end_time is not None:
+        run.end_time = end_time
+        fields.append("end_time")
+    if name:
+        if len(name) > MAX_RUN_NAME_LENGTH:
+            raise ValidationFailed(f"Run name exceeds {MAX_RUN_NAME_LENGTH} characters.")
+        run.name = name
+        fields.append("name")
+        _upsert_tags(run, [(RUN_NAME_TAG, name)])
+    if fields:
+        run.save(update_fields=fields)
+        audit_record(
+            actor=user,
+            action="run.update",
+            target=run,
+            project_id=run.experiment.project_id,
+            before=before,
+            after={"status": run.status, "name": run.name, "end_time": run.end_time},
+        )
+        publish_run(run, "run.updated", {"run_id": run.pk, "name": run.name, "status": run.status})
+    return run
+
+
+def _set_lifecycle(run: Run, stage: str, user: User | None, action: str) -> Run:
+    before = {"lifecycle_stage": run.lifecycle_stage}
+    run.lifecycle_stage = stage
+    run.deleted_time = now_ms() if stage == Lifecycle.DELETED else None
+    run.save(update_fields=["lifecycle_stage", "deleted_time"])
+    audit_record(
+        actor=user,
+        action=action,
+        target=run,
+        project_id=run.experiment.project_id,
+        before=before,
+        after={"lifecycle_stage": stage},
+    )
+    publish_run(run, action, {"run_id": run.pk, "lifecycle_stage": stage})
+    return run
+
+
+@transaction.atomic
+def run_delete(*, run: Run, user: User | None) -> Run:
+    """Soft delete, as MLflow; run_restore brings it back."""
+    return _set_lifecycle(run, Lifecycle.DELETED, user, "run.delete")
+
+
+@transaction.atomic
+def run_restore(*, run: Run, user: User | None) -> Run:
+    return _set_lifecycle(run, Lifecycle.ACTIVE, user, "run.restore")
+
+
+def _validated_tags(pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    return [(validate_key(k, "tag"), validate_value(v, MAX_TAG_VAL_LENGTH, "tag", k)) for k, v in pairs]
+
+
+def _upsert_tags(run: Run, pairs: list[tuple[str, str]]) -> None:
+    # Last value wins within one batch: ON CONFLICT cannot touch the same row twice.
+    latest = dict(pairs)
+    if not latest:
+        return
+    RunTag.objects.bulk_create(
+        [RunTag(run=run, key=k, value=v) for k, v in latest.items()],
+        update_conflicts=True,
+        unique_fields=["run", "key"],
+        update_fields=["value"],
+    )
+    if RUN_NAME_TAG in latest and latest[RUN_NAME_TAG] != run.name:
+        run.name = latest[RUN_NAME_TAG][:MAX_RUN_NAME_LENGTH]
+        Run.objects.filter(pk=run.pk).update(name=run.name)
+
+
+@transaction.atomic
+def run_set_tag(*, run: Run, key: str, value: str) -> None:
+    _require_active(run)
+    _upsert_tags(run, _validated_tags([(key, value)]))
+
+
+@transaction.atomic
+def run_delete_tag(*, run: Run, key: str) -> None:
+    _require_active(run)
+    deleted, _ = RunTag.objects.filter(run=run, key=key).delete()
+    if not deleted:
+        raise NotFound(f"No tag with name: {key} in run with id {run.pk}")
+
+
+def _metric_points(metrics: Iterable) -> list[tuple[str, float, int, int, str]]:
+    """(key, value, step, timestamp, model_id) from tuples or MLflow-style dicts."""
+    points = []
+    default_ts = None
+    for m in metrics:
+        if isinstance(m, Mapping):
+            key, value, step, ts, model_id = m.get("key"), m.get("value"), m.get("step"), m.get("timestamp"), ""
+            model_id = m.get("model_id") or ""
+        else:
+            key, value, step, ts = m[:4]
+            model_id = m[4] if len(m) > 4 else ""
+        validate_key(key, "metric")
+        if value is None:
+            raise ValidationFailed(f"Metric '{key}' has no value.")
+        if ts is None:
+            default_ts = default_ts or now_ms()
+        points.append(
+            (
+                key,
+                parse_metric_value(value, key),
+                parse_int(step, f"Step of metric '{key}'", 0),
+                parse_int(ts, f"Timestamp of metric '{key}'", default_ts),
+                str(model_id),
+            )
+        )
+    return points
+
+
+def _check_batch_limits(n_metrics: int, n_params: int, n_tags: int) -> None:
+    if n_metrics > MAX_METRICS_PER_BATCH:
+        raise ValidationFailed(
+            f"A batch logging request can contain at most {MAX_METRICS_PER_BATCH} metrics. Got {n_metrics} metrics."
+        )
+    if n_params > MAX_PARAMS_TAGS_PER_BATCH:
+        raise ValidationFailed(
+            f"A batch logging request can contain at most {MAX_PARAMS_TAGS_PER_BATCH} params. Got {n_params} params."
+        )
+    if n_tags > MAX_PARAMS_TAGS_PER_BATCH:
+        raise ValidationFailed(
+            f"A batch logging request can contain at most {MAX_PARAMS_TAGS_PER_BATCH} tags. Got {n_tags} tags."
+        )
+    if n_metrics + n_params + n_tags > MAX_ENTITIES_PER_BATCH:
+        raise ValidationFailed(
+            f"A batch logging request can contain at most {MAX_ENTITIES_PER_BATCH} metrics, params and tags in total."
+        )
+
+
+def _order_key(value: float, step: int, timestamp: int) -> tuple:
+    # MLflow's "latest": highest step, then timestamp, then value; NaN sorts lowest.
+    return (step, timestamp, -math.inf if math.isnan(value) else value)
+
+
+def _log_params(run: Run, pairs: list[tuple[str, str]]) -> None:
+    wanted: dict[str, str] = {}
+    for key, value in pairs:
+        validate_key(key, "param")
+        value = validate_value(value, MAX_PARAM_VAL_LENGTH, "param", key)
+        if key in wanted and wanted[key] != value:
+            raise ValidationFailed(f"Duplicate parameter keys have been submitted: {key} with different values.")
+        wanted[key] = value
+    if not wanted:
+        return
+    existing = dict(Param.objects.filter(run=run, key__in=list(wanted)).values_list("key", "value"))
+    changed = [k for k, v in wanted.items() if k in existing and existing[k] != v]
+    if changed:
+        details = ", ".join(f"'{k}': old '{existing[k]}', new '{wanted[k]}'" for k in changed)
+        raise ValidationFailed(
+            f"Changing param values is not allowed. Params were already logged for run ID='{run.pk}' "
+            f"with different values: {details}."
+        )
+    new = [Param(run=run, key=k, value=v) for k, v in wanted.items() if k not in existing]
+    if new:
+        Param.objects.bulk_create(new, ignore_conflicts=True)
+
+
+def _log_metrics(run: Run, points: list[tuple[str, float, int, int, str]]) -> None:
+    if not points:
+        return
+    rows = []
+    best: dict[str, tuple[float, int, int]] = {}
+    for key, value, step, ts, model_id in points:
+        nan = math.isnan(value)
+        rows.append(
+            Metric(
+                run=run, key=key, value=0.0 if nan else value, is_nan=nan, step=step, timestamp=ts, model_id=model_id
+            )
+        )
+        current = best.get(key)
+        if current is None or _order_key(value, step, ts) > _order_key(*current):
+            best[key] = (value, step, ts)
+    Metric.objects.bulk_create(rows, batch_size=1000)
+    _update_latest(run, best)
+
+
+def _update_latest(run: Run, best: dict[str, tuple[float, int, int]]) -> None:
+    existing = {lm.key: lm for lm in LatestMetric.objects.filter(run=run, key__in=list(best))}
+    new, changed = [], []
+    for key, (value, step, ts) in best.items():
+        nan = math.isnan(value)
+        stored = existing.get(key)
+        if stored is None:
+            new.append(LatestMetric(run=run, key=key, value=0.0 if nan else value, is_nan=nan, step=step, timestamp=ts))
+            continue
+        stored_value = math.nan if stored.is_nan else stored.value
+        if _order_key(value, step, ts) >= _order_key(stored_value, stored.step, stored.timestamp):
+            stored.value, stored.is_nan, stored.step, stored.timestamp = (0.0 if nan else value), nan, step, ts
+            changed.append(stored)
+    if new:
+        LatestMetric.objects.bulk_create(new)
+    if changed:
+        LatestMetric.objects.bulk_update(changed, ["value", "is_nan", "step", "timestamp"])
+
+
+@transaction.atomic
+def run_log_batch(*, run: Run, metrics: Iterable = (), params: Iterable = (), tags: Iterable = ()) -> None:
+    """The hot path of tracking: a handful of queries whatever the batch size.
+
+    Metrics are (key, value, step, timestamp_ms[, model_id]) tuples or MLflow dicts;
+    params and tags are (key, value) pairs, {"key", "value"} dicts or a dict. Params are
+    immutable: re-logging the same value is fine, a different one is refused."""
+    metrics, params, tags = list(metrics), _pairs(params), _pairs(tags)
+    _check_batch_limits(len(metrics), len(params), len(tags))
+    points = _metric_points(metrics)
+    tag_pairs = _validated_tags(tags)
+    # Lock the run row: concurrent batches to one run must not race on LatestMetric.
+    stage = Run.objects.select_for_update().filter(pk=run.pk).values_list("lifecycle_stage", flat=True).first()
+    if stage is None:
+        raise NotFound(f"Run with id={run.pk} not found")
+    run.lifecycle_stage = stage
+    _require_active(run)
+    _log_params(run, params)
+    _upsert_tags(run, tag_pairs)
+    _log_metrics(run, points)
+    if points:
+        publish_run(run, "run.metrics", {"run_id": run.pk, "keys": sorted({p[0] for p in points})})
+
+
+@transaction.atomic
+def run_log_inputs(*, run: Run, datasets: Iterable[Mapping] = (), model_ids: Iterable[str] = ()) -> None:
+    """datasets: MLflow DatasetInput dicts ({"dataset": {...}, "tags": [{"key", "value"}]})."""
+    _require_active(run)
+    datasets = list(datasets)
+    if len(datasets) > MAX_DATASETS_PER_BATCH:
+        raise ValidationFailed(f"At most {MAX_DATASETS_PER_BATCH} datasets per request.")
+    for item in datasets:
+        _log_dataset_input(run, item)
+    for model_id in model_ids:
+        model = _model_in_project(run, model_id)
+        RunModelLink.objects.get_or_create(run=run, model=model, direction=RunModelLink.Direction.INPUT)
+
+
+def _log_dataset_input(run: Run, item: Mapping) -> None:
+    ds = item.get("dataset") or {}
+    name, digest = str(ds.get("name") or ""), str(ds.get("digest") or "")
+    if not name or not digest:
+        raise ValidationFailed("A dataset input needs a dataset name and digest.")
+    if len(name) > 500 or len(digest) > 36:
+        raise ValidationFailed("Dataset name or digest is too long.")
+    dataset, _ = Dataset.objects.get_or_create(
+        experiment_id=run.experiment_id,
+        name=name,
+        digest=digest,
+        defaults={
+            "source_type": str(ds.get("source_type") or "")[:36],
+            "source": str(ds.get("source") or "")[:65535],
+            "schema": str(ds.get("schema") or ""),
+            "profile": str(ds.get("profile") or ""),
+        },
+    )
+    tags = {str(k)[:255]: str(v)[:500] for k, v in _pairs(item.get("tags"))}
+    DatasetInput.objects.update_or_create(run=run, dataset=dataset, defaults={"tags": tags})
+
+
+def _model_in_project(run: Run, model_id: str) -> LoggedModel:
+    model = LoggedModel.objects.filter(pk=model_id, experiment__project_id=run.experiment.project_id).first()
+    if model is None:
+        raise NotFound(f"Logged model with ID '{model_id}' not found.")
+    return model
+
+
+@transaction.atomic
+def run_log_outputs(*, run: Run, models: Iterable[tuple[str, int]]) -> None:
+    _require_active(run)
+    for model_id, step in models:
+        model = _model_in_project(run, model_id)
+        RunModelLink.objects.update_or_create(
+            run=run, model=model, direction=RunModelLink.Direction.OUTPUT, defaults={"step": step or 0}
+        )

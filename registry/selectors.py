@@ -1,0 +1,123 @@
+"""Reads of the registry, filtered by what the user may see. Names map to projects as
+experiment names do (`<project-slug>/<name>` or the caller's default project)."""
+
+from pathlib import Path
+
+from django.db.models import Prefetch, QuerySet
+
+from experiments import search
+from experiments.artifacts import model_local_dir, run_local_dir
+from experiments.selectors import check_role
+from experiments.services.experiments import resolve_experiment_name
+from mlplatform.errors import NotFound, ValidationFailed
+from mlplatform.models import User
+from mlplatform.roles import Role
+from projects.models import Project
+from projects.selectors import project_visible_ids
+from registry.models import ModelAlias, ModelVersion, RegisteredModel
+
+
+def resolve_model_name(*, user: User, full_name: str, min_role: str = Role.VIEWER) -> tuple[Project, str]:
+    try:
+        return resolve_experiment_name(user=user, full_name=full_name, min_role=min_role)
+    except ValidationFailed:
+        raise ValidationFailed("Registered model name cannot be empty.")
+
+
+def _with_details(qs: QuerySet) -> QuerySet:
+    return qs.select_related("project").prefetch_related(
+        "tags",
+        Prefetch("aliases", queryset=ModelAlias.objects.select_related("model_version").order_by("alias")),
+    )
+
+
+def registered_model_list(*, user: User, project: Project) -> QuerySet[RegisteredModel]:
+    check_role(user=user, project=project, min_role=Role.VIEWER)
+    return _with_details(RegisteredModel.objects.filter(project=project)).order_by("name")
+
+
+def registered_model_visible_list(*, user: User) -> QuerySet[RegisteredModel]:
+    return _with_details(RegisteredModel.objects.filter(project__in=project_visible_ids(user=user))).order_by("name")
+
+
+def registered_model_get(*, user: User, name: str, min_role: str = Role.VIEWER) -> RegisteredModel:
+    try:
+        project, short = resolve_model_name(user=user, full_name=name, min_role=min_role)
+    except NotFound:
+        raise NotFound(f"Registered Model with name={name} not found")
+    model = _with_details(RegisteredModel.objects.filter(project=project, name=short)).first()
+    if model is None:
+        raise NotFound(f"Registered Model with name={name} not found")
+    return model
+
+
+def _parse_version(version: object) -> int:
+    try:
+        return int(str(version))
+    except (TypeError, ValueError):
+        raise ValidationFailed(f"Model version must be an integer, got '{version}'.")
+
+
+def version_queryset() -> QuerySet[ModelVersion]:
+    return ModelVersion.objects.select_related(
+        "registered_model__project", "run__experiment", "logged_model__experiment"
+    ).prefetch_related("tags", "aliases")
+
+
+def model_version_get(*, user: User, name: str, version: object, min_role: str = Role.VIEWER) -> ModelVersion:
+    model = registered_model_get(user=user, name=name, min_role=min_role)
+    mv = version_queryset().filter(registered_model=model, version=_parse_version(version)).first()
+    if mv is None:
+        raise NotFound(f"Model Version (name={name}, version={version}) not found")
+    return mv
+
+
+def model_version_get_by_alias(*, user: User, name: str, alias: str) -> ModelVersion:
+    model = registered_model_get(user=user, name=name)
+    link = ModelAlias.objects.filter(registered_model=model, alias=alias).first()
+    if link is None:
+        raise NotFound(f"Registered model alias {alias} not found.")
+    return version_queryset().get(pk=link.model_version_id)
+
+
+def model_version_latest(*, user: User, name: str, stages: list[str] | None = None) -> list[ModelVersion]:
+    model = registered_model_get(user=user, name=name)
+    versions = list(version_queryset().filter(registered_model=model).order_by("-version"))
+    latest: dict[str, ModelVersion] = {}
+    for mv in versions:
+        latest.setdefault(mv.current_stage, mv)
+    wanted = {s.lower() for s in stages} if stages else None
+    return [mv for stage, mv in latest.items() if wanted is None or stage.lower() in wanted]
+
+
+def model_version_search(
+    *,
+    user: User,
+    name: str | None = None,
+    run_id: str | None = None,
+    max_results: int | None = None,
+    page_token: str | None = None,
+) -> tuple[list[ModelVersion], str | None]:
+    limit = search.check_max_results(max_results, default=200000 if max_results is None else 1000)
+    offset = search.decode_page_token(page_token)
+    qs = version_queryset().filter(registered_model__project__in=project_visible_ids(user=user))
+    if name is not None:
+        model = registered_model_get(user=user, name=name)
+        qs = qs.filter(registered_model=model)
+    if run_id:
+        qs = qs.filter(run_id=run_id)
+    page = list(qs.order_by("registered_model__name", "-version")[offset : offset + limit + 1])
+    return page[:limit], search.encode_page_token(offset + limit) if len(page) > limit else None
+
+
+def model_version_local_dir(*, version: ModelVersion) -> Path:
+    """The local directory holding the version's MLmodel file."""
+    if version.logged_model_id is not None:
+        return model_local_dir(version.logged_model)
+    if version.run_id is not None:
+        from registry.sources import resolve_source
+
+        resolved = resolve_source(source=version.source, project=version.registered_model.project)
+        base = run_local_dir(version.run)
+        return base / resolved.path if resolved.path else base
+    raise NotFound(f"Model version {version} has no files in the artifact store.")
