@@ -288,6 +288,7 @@ def _finish(job: Job, outcome: Outcome, run: Any) -> None:
             exit_code=outcome.exit_code,
             pid=None,
         )
-    tracking.run_finish(run=run, status=job.status, end_time=timezone.now())
+    tracking.run_store_artifacts(run=run, folder=work_root(job) / "work" / "artifacts")
+    tracking.run_finish(run=run, status=job.status)
     if job.sweep_id:
         sweep_advance(sweep_id=job.sweep_id)

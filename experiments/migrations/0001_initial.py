@@ -6,247 +6,422 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('projects', '0001_initial'),
+        ("projects", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Experiment',
+            name="Experiment",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=500)),
-                ('lifecycle_stage', models.CharField(choices=[('active', 'Active'), ('deleted', 'Deleted')], default='active', max_length=10)),
-                ('artifact_location', models.CharField(blank=True, max_length=1000)),
-                ('creation_time', models.BigIntegerField()),
-                ('last_update_time', models.BigIntegerField()),
-                ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('project', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='experiments', to='projects.project')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("name", models.CharField(max_length=500)),
+                (
+                    "lifecycle_stage",
+                    models.CharField(
+                        choices=[("active", "Active"), ("deleted", "Deleted")], default="active", max_length=10
+                    ),
+                ),
+                ("artifact_location", models.CharField(blank=True, max_length=1000)),
+                ("creation_time", models.BigIntegerField()),
+                ("last_update_time", models.BigIntegerField()),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "project",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="experiments", to="projects.project"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-creation_time', '-id'],
+                "ordering": ["-creation_time", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='Dataset',
+            name="Dataset",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=500)),
-                ('digest', models.CharField(max_length=36)),
-                ('source_type', models.CharField(max_length=36)),
-                ('source', models.TextField()),
-                ('schema', models.TextField(blank=True)),
-                ('profile', models.TextField(blank=True)),
-                ('experiment', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='datasets', to='experiments.experiment')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("name", models.CharField(max_length=500)),
+                ("digest", models.CharField(max_length=36)),
+                ("source_type", models.CharField(max_length=36)),
+                ("source", models.TextField()),
+                ("schema", models.TextField(blank=True)),
+                ("profile", models.TextField(blank=True)),
+                (
+                    "experiment",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="datasets",
+                        to="experiments.experiment",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='ExperimentTag',
+            name="ExperimentTag",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('key', models.CharField(max_length=250)),
-                ('value', models.TextField(blank=True)),
-                ('experiment', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='tags', to='experiments.experiment')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("key", models.CharField(max_length=250)),
+                ("value", models.TextField(blank=True)),
+                (
+                    "experiment",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="tags", to="experiments.experiment"
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='LoggedModel',
+            name="LoggedModel",
             fields=[
-                ('id', models.CharField(editable=False, max_length=34, primary_key=True, serialize=False)),
-                ('name', models.CharField(max_length=500)),
-                ('status', models.CharField(choices=[('LOGGED_MODEL_PENDING', 'Pending'), ('LOGGED_MODEL_READY', 'Ready'), ('LOGGED_MODEL_UPLOAD_FAILED', 'Upload failed')], default='LOGGED_MODEL_PENDING', max_length=30)),
-                ('status_message', models.TextField(blank=True)),
-                ('model_type', models.CharField(blank=True, max_length=100)),
-                ('artifact_location', models.CharField(blank=True, max_length=1000)),
-                ('creation_timestamp', models.BigIntegerField()),
-                ('last_updated_timestamp', models.BigIntegerField()),
-                ('lifecycle_stage', models.CharField(choices=[('active', 'Active'), ('deleted', 'Deleted')], default='active', max_length=10)),
-                ('creator', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('experiment', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='logged_models', to='experiments.experiment')),
+                ("id", models.CharField(editable=False, max_length=34, primary_key=True, serialize=False)),
+                ("name", models.CharField(max_length=500)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("LOGGED_MODEL_PENDING", "Pending"),
+                            ("LOGGED_MODEL_READY", "Ready"),
+                            ("LOGGED_MODEL_UPLOAD_FAILED", "Upload failed"),
+                        ],
+                        default="LOGGED_MODEL_PENDING",
+                        max_length=30,
+                    ),
+                ),
+                ("status_message", models.TextField(blank=True)),
+                ("model_type", models.CharField(blank=True, max_length=100)),
+                ("artifact_location", models.CharField(blank=True, max_length=1000)),
+                ("creation_timestamp", models.BigIntegerField()),
+                ("last_updated_timestamp", models.BigIntegerField()),
+                (
+                    "lifecycle_stage",
+                    models.CharField(
+                        choices=[("active", "Active"), ("deleted", "Deleted")], default="active", max_length=10
+                    ),
+                ),
+                (
+                    "creator",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "experiment",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="logged_models",
+                        to="experiments.experiment",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-creation_timestamp'],
+                "ordering": ["-creation_timestamp"],
             },
         ),
         migrations.CreateModel(
-            name='LoggedModelParam',
+            name="LoggedModelParam",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('key', models.CharField(max_length=250)),
-                ('value', models.TextField(blank=True)),
-                ('model', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='params', to='experiments.loggedmodel')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("key", models.CharField(max_length=250)),
+                ("value", models.TextField(blank=True)),
+                (
+                    "model",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="params", to="experiments.loggedmodel"
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='LoggedModelTag',
+            name="LoggedModelTag",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('key', models.CharField(max_length=250)),
-                ('value', models.TextField(blank=True)),
-                ('model', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='tags', to='experiments.loggedmodel')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("key", models.CharField(max_length=250)),
+                ("value", models.TextField(blank=True)),
+                (
+                    "model",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="tags", to="experiments.loggedmodel"
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='Run',
+            name="Run",
             fields=[
-                ('id', models.CharField(editable=False, max_length=32, primary_key=True, serialize=False)),
-                ('name', models.CharField(blank=True, max_length=250)),
-                ('status', models.CharField(choices=[('RUNNING', 'Running'), ('SCHEDULED', 'Scheduled'), ('FINISHED', 'Finished'), ('FAILED', 'Failed'), ('KILLED', 'Killed')], default='RUNNING', max_length=10)),
-                ('start_time', models.BigIntegerField()),
-                ('end_time', models.BigIntegerField(blank=True, null=True)),
-                ('user_name', models.CharField(blank=True, help_text="MLflow's free-text user_id.", max_length=250)),
-                ('lifecycle_stage', models.CharField(choices=[('active', 'Active'), ('deleted', 'Deleted')], default='active', max_length=10)),
-                ('deleted_time', models.BigIntegerField(blank=True, null=True)),
-                ('artifact_uri', models.CharField(blank=True, max_length=1000)),
-                ('experiment', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='runs', to='experiments.experiment')),
-                ('parent_run', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='children', to='experiments.run')),
-                ('user', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                ("id", models.CharField(editable=False, max_length=32, primary_key=True, serialize=False)),
+                ("name", models.CharField(blank=True, max_length=250)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("RUNNING", "Running"),
+                            ("SCHEDULED", "Scheduled"),
+                            ("FINISHED", "Finished"),
+                            ("FAILED", "Failed"),
+                            ("KILLED", "Killed"),
+                        ],
+                        default="RUNNING",
+                        max_length=10,
+                    ),
+                ),
+                ("start_time", models.BigIntegerField()),
+                ("end_time", models.BigIntegerField(blank=True, null=True)),
+                ("user_name", models.CharField(blank=True, help_text="MLflow's free-text user_id.", max_length=250)),
+                (
+                    "lifecycle_stage",
+                    models.CharField(
+                        choices=[("active", "Active"), ("deleted", "Deleted")], default="active", max_length=10
+                    ),
+                ),
+                ("deleted_time", models.BigIntegerField(blank=True, null=True)),
+                ("artifact_uri", models.CharField(blank=True, max_length=1000)),
+                (
+                    "experiment",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="runs", to="experiments.experiment"
+                    ),
+                ),
+                (
+                    "parent_run",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="children",
+                        to="experiments.run",
+                    ),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-start_time', 'id'],
+                "ordering": ["-start_time", "id"],
             },
         ),
         migrations.CreateModel(
-            name='Param',
+            name="Param",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('key', models.CharField(max_length=250)),
-                ('value', models.TextField(blank=True)),
-                ('run', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='params', to='experiments.run')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("key", models.CharField(max_length=250)),
+                ("value", models.TextField(blank=True)),
+                (
+                    "run",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="params", to="experiments.run"
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='Metric',
+            name="Metric",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('key', models.CharField(max_length=250)),
-                ('value', models.FloatField()),
-                ('is_nan', models.BooleanField(default=False)),
-                ('step', models.BigIntegerField(default=0)),
-                ('timestamp', models.BigIntegerField()),
-                ('model_id', models.CharField(blank=True, max_length=40)),
-                ('run', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='metrics', to='experiments.run')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("key", models.CharField(max_length=250)),
+                ("value", models.FloatField()),
+                ("is_nan", models.BooleanField(default=False)),
+                ("step", models.BigIntegerField(default=0)),
+                ("timestamp", models.BigIntegerField()),
+                ("model_id", models.CharField(blank=True, max_length=40)),
+                (
+                    "run",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="metrics", to="experiments.run"
+                    ),
+                ),
             ],
         ),
         migrations.AddField(
-            model_name='loggedmodel',
-            name='source_run',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='experiments.run'),
+            model_name="loggedmodel",
+            name="source_run",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="+",
+                to="experiments.run",
+            ),
         ),
         migrations.CreateModel(
-            name='LatestMetric',
+            name="LatestMetric",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('key', models.CharField(max_length=250)),
-                ('value', models.FloatField()),
-                ('is_nan', models.BooleanField(default=False)),
-                ('step', models.BigIntegerField(default=0)),
-                ('timestamp', models.BigIntegerField()),
-                ('run', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='latest_metrics', to='experiments.run')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("key", models.CharField(max_length=250)),
+                ("value", models.FloatField()),
+                ("is_nan", models.BooleanField(default=False)),
+                ("step", models.BigIntegerField(default=0)),
+                ("timestamp", models.BigIntegerField()),
+                (
+                    "run",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="latest_metrics", to="experiments.run"
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='DatasetInput',
+            name="DatasetInput",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('tags', models.JSONField(blank=True, default=dict)),
-                ('dataset', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='inputs', to='experiments.dataset')),
-                ('run', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='dataset_inputs', to='experiments.run')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("tags", models.JSONField(blank=True, default=dict)),
+                (
+                    "dataset",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="inputs", to="experiments.dataset"
+                    ),
+                ),
+                (
+                    "run",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="dataset_inputs", to="experiments.run"
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='RunModelLink',
+            name="RunModelLink",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('direction', models.CharField(choices=[('output', 'Output'), ('input', 'Input')], default='output', max_length=6)),
-                ('step', models.BigIntegerField(default=0)),
-                ('model', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='run_links', to='experiments.loggedmodel')),
-                ('run', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='model_links', to='experiments.run')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "direction",
+                    models.CharField(
+                        choices=[("output", "Output"), ("input", "Input")], default="output", max_length=6
+                    ),
+                ),
+                ("step", models.BigIntegerField(default=0)),
+                (
+                    "model",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="run_links",
+                        to="experiments.loggedmodel",
+                    ),
+                ),
+                (
+                    "run",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="model_links", to="experiments.run"
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='RunTag',
+            name="RunTag",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('key', models.CharField(max_length=250)),
-                ('value', models.TextField(blank=True)),
-                ('run', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='tags', to='experiments.run')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("key", models.CharField(max_length=250)),
+                ("value", models.TextField(blank=True)),
+                (
+                    "run",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="tags", to="experiments.run"
+                    ),
+                ),
             ],
         ),
         migrations.AddConstraint(
-            model_name='experiment',
-            constraint=models.UniqueConstraint(fields=('project', 'name'), name='experiment_unique_name_per_project'),
+            model_name="experiment",
+            constraint=models.UniqueConstraint(fields=("project", "name"), name="experiment_unique_name_per_project"),
         ),
         migrations.AddConstraint(
-            model_name='experiment',
-            constraint=models.CheckConstraint(condition=models.Q(('lifecycle_stage__in', ['active', 'deleted'])), name='experiment_lifecycle'),
+            model_name="experiment",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("lifecycle_stage__in", ["active", "deleted"])), name="experiment_lifecycle"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='dataset',
-            constraint=models.UniqueConstraint(fields=('experiment', 'name', 'digest'), name='dataset_unique_per_experiment'),
+            model_name="dataset",
+            constraint=models.UniqueConstraint(
+                fields=("experiment", "name", "digest"), name="dataset_unique_per_experiment"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='experimenttag',
-            constraint=models.UniqueConstraint(fields=('experiment', 'key'), name='experiment_tag_unique_key'),
+            model_name="experimenttag",
+            constraint=models.UniqueConstraint(fields=("experiment", "key"), name="experiment_tag_unique_key"),
         ),
         migrations.AddConstraint(
-            model_name='loggedmodelparam',
-            constraint=models.UniqueConstraint(fields=('model', 'key'), name='loggedmodelparam_unique_key'),
+            model_name="loggedmodelparam",
+            constraint=models.UniqueConstraint(fields=("model", "key"), name="loggedmodelparam_unique_key"),
         ),
         migrations.AddConstraint(
-            model_name='loggedmodeltag',
-            constraint=models.UniqueConstraint(fields=('model', 'key'), name='loggedmodeltag_unique_key'),
+            model_name="loggedmodeltag",
+            constraint=models.UniqueConstraint(fields=("model", "key"), name="loggedmodeltag_unique_key"),
         ),
         migrations.AddIndex(
-            model_name='run',
-            index=models.Index(fields=['experiment', 'lifecycle_stage', '-start_time'], name='run_exp_stage_start'),
+            model_name="run",
+            index=models.Index(fields=["experiment", "lifecycle_stage", "-start_time"], name="run_exp_stage_start"),
         ),
         migrations.AddConstraint(
-            model_name='run',
-            constraint=models.CheckConstraint(condition=models.Q(('status__in', ['RUNNING', 'SCHEDULED', 'FINISHED', 'FAILED', 'KILLED'])), name='run_status_valid'),
+            model_name="run",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("status__in", ["RUNNING", "SCHEDULED", "FINISHED", "FAILED", "KILLED"])),
+                name="run_status_valid",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='run',
-            constraint=models.CheckConstraint(condition=models.Q(('lifecycle_stage__in', ['active', 'deleted'])), name='run_lifecycle'),
+            model_name="run",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("lifecycle_stage__in", ["active", "deleted"])), name="run_lifecycle"
+            ),
         ),
         migrations.AddIndex(
-            model_name='param',
-            index=models.Index(fields=['key', 'run'], name='param_key_run'),
+            model_name="param",
+            index=models.Index(fields=["key", "run"], name="param_key_run"),
         ),
         migrations.AddConstraint(
-            model_name='param',
-            constraint=models.UniqueConstraint(fields=('run', 'key'), name='param_unique_key'),
+            model_name="param",
+            constraint=models.UniqueConstraint(fields=("run", "key"), name="param_unique_key"),
         ),
         migrations.AddIndex(
-            model_name='metric',
-            index=models.Index(fields=['run', 'key', 'step'], name='metric_run_key_step'),
+            model_name="metric",
+            index=models.Index(fields=["run", "key", "step"], name="metric_run_key_step"),
         ),
         migrations.AddIndex(
-            model_name='latestmetric',
-            index=models.Index(fields=['key', 'value'], name='latestmetric_key_value'),
+            model_name="latestmetric",
+            index=models.Index(fields=["key", "value"], name="latestmetric_key_value"),
         ),
         migrations.AddConstraint(
-            model_name='latestmetric',
-            constraint=models.UniqueConstraint(fields=('run', 'key'), name='latestmetric_unique_key'),
+            model_name="latestmetric",
+            constraint=models.UniqueConstraint(fields=("run", "key"), name="latestmetric_unique_key"),
         ),
         migrations.AddConstraint(
-            model_name='datasetinput',
-            constraint=models.UniqueConstraint(fields=('run', 'dataset'), name='datasetinput_unique'),
+            model_name="datasetinput",
+            constraint=models.UniqueConstraint(fields=("run", "dataset"), name="datasetinput_unique"),
         ),
         migrations.AddConstraint(
-            model_name='runmodellink',
-            constraint=models.UniqueConstraint(fields=('run', 'model', 'direction'), name='runmodellink_unique'),
+            model_name="runmodellink",
+            constraint=models.UniqueConstraint(fields=("run", "model", "direction"), name="runmodellink_unique"),
         ),
         migrations.AddIndex(
-            model_name='runtag',
-            index=models.Index(fields=['key', 'run'], name='runtag_key_run'),
+            model_name="runtag",
+            index=models.Index(fields=["key", "run"], name="runtag_key_run"),
         ),
         migrations.AddConstraint(
-            model_name='runtag',
-            constraint=models.UniqueConstraint(fields=('run', 'key'), name='runtag_unique_key'),
+            model_name="runtag",
+            constraint=models.UniqueConstraint(fields=("run", "key"), name="runtag_unique_key"),
         ),
     ]
