@@ -93,9 +93,12 @@ def pump(watch: Watch, sink: Sink, timeout_seconds: int) -> str | None:
     start_sampler(watch, done)
     try:
         while True:
-            eof = _drain(watch, sink) or eof
+            at_eof, moved = _drain(watch, sink)
+            eof = eof or at_eof
             if watch.finished():
-                exited_at = exited_at or time.monotonic()
+                # The grace period counts only while no output arrives: a backlog of
+                # lines still being stored is not a stuck pipe.
+                exited_at = time.monotonic() if moved or exited_at is None else exited_at
                 if eof or time.monotonic() - exited_at > DRAIN_GRACE:
                     return None
             stop = _due_stop(watch, sink, deadline)
@@ -118,24 +121,28 @@ def _due_stop(watch: Watch, sink: Sink, deadline: float) -> str | None:
     return None
 
 
-def _drain(watch: Watch, sink: Sink, limit: int = 5000) -> bool:
-    """Moves up to `limit` lines to the sink, waiting briefly for the first. True at EOF."""
+def _drain(watch: Watch, sink: Sink, limit: int = 5000) -> tuple[bool, int]:
+    """Moves up to `limit` lines to the sink, waiting briefly for the first. Returns
+    (reached EOF, lines moved)."""
     try:
         item = watch.lines.get(timeout=0.1)
     except queue.Empty:
-        return False
-    for _ in range(limit):
+        return False, 0
+    moved = 0
+    while True:
         if item is EOF_MARK:
-            return True
+            return True, moved
         text = str(item)
         if "MemoryError" in text:
             watch.saw_memory_error = True
         sink.line(text)
+        moved += 1
+        if moved >= limit:
+            return False, moved
         try:
             item = watch.lines.get_nowait()
         except queue.Empty:
-            return False
-    return False
+            return False, moved
 
 
 def split_lines(chunks, out: "queue.Queue[object]") -> None:

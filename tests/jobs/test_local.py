@@ -104,3 +104,10 @@ def test_cancel_kills_the_whole_process_tree_within_five_seconds(submit, scienti
     assert f"cancelled by {scientist.username}" in job.message
     with pytest.raises(ProcessLookupError):
         os.kill(child_pid, 0)
+
+
+def test_every_line_of_a_chatty_job_is_stored(submit):
+    job = execute(submit("import sys\nfor i in range(30000):\n    sys.stdout.write(f'line {i}\\n')\n"))
+    assert job.status == JobStatus.SUCCEEDED
+    assert JobLogLine.objects.filter(job=job).count() == 30000 == job.log_lines
+    assert JobLogLine.objects.filter(job=job).order_by("-seq").first().text == "line 29999"
