@@ -265,13 +265,21 @@ def job_log_download(request, job_id: int):
     return response
 
 
+def axis_values(values: list) -> list:
+    """Numbers when every value is one (an ordered axis), else the text."""
+    try:
+        return [float(v) for v in values]
+    except (TypeError, ValueError):
+        return [str(v) for v in values]
+
+
 def sweep_figures(sweep, rows: list[dict]) -> list[dict]:
     scored = [r for r in rows if r["metric"] is not None]
     figures = []
     for name in sweep.space:
         fig = go.Figure(
             go.Scatter(
-                x=[str(r["params"].get(name)) for r in scored],
+                x=axis_values([r["params"].get(name) for r in scored]),
                 y=[r["metric"] for r in scored],
                 mode="markers",
                 marker={"size": 11},

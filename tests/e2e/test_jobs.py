@@ -78,3 +78,34 @@ def test_submit_watch_live_log_cancel_and_list(live_asgi, browser, shot_dir, set
     assert page.locator(f'tr[data-job="{job_id}"] [data-status]').inner_text() == "Succeeded"
     assert Job.objects.get(pk=second).status == "cancelled"
     page.screenshot(path=str(shot_dir / "jobs-list.png"), full_page=True)
+
+
+def test_sweep_page_ranks_children_and_plots_metric_against_each_param(
+    live_asgi, browser, shot_dir, settings, tmp_path
+):
+    from jobs import services
+
+    settings.DATA_DIR = tmp_path
+    user = UserFactory(username="sam")
+    project = make_project(owner=user, name="Pumps", slug="pumps")
+    sweep = services.sweep_submit(
+        project=project,
+        user=user,
+        name="depth x lr",
+        space={"depth": [2, 4], "lr": [0.1, 0.01]},
+        metric="accuracy",
+        max_concurrency=4,
+        job={
+            "script": "import sys, mlflow\na = dict(zip(sys.argv[1::2], sys.argv[2::2]))\n"
+            "mlflow.log_metric('accuracy', int(a['--depth']) / 10 + float(a['--lr']))\n"
+        },
+    )
+    for child in Job.objects.filter(sweep=sweep).order_by("pk"):
+        runner.job_execute(job_id=child.pk, worker="e2e")
+    page = browser.new_page(viewport={"width": 1360, "height": 900})
+    login(page, live_asgi, user.username)
+    page.goto(f"{live_asgi}/jobs/sweeps/{sweep.pk}/")
+    first = page.locator("#sweep-table tbody tr").first
+    assert first.locator("td").nth(2).inner_text() == "4" and first.locator("td").nth(3).inner_text() == "0.1"
+    page.wait_for_selector("#chart-param-1 .main-svg")
+    page.screenshot(path=str(shot_dir / "jobs-sweep.png"), full_page=True)
