@@ -31,22 +31,36 @@ LABEL = "mlp.job"
 MB = 1024 * 1024
 
 
-def client():
-    import docker
+_client = None
+_client_lock = threading.Lock()
 
-    try:
-        engine = docker.from_env(timeout=60)
-        engine.ping()
-    except Exception as exc:
-        raise InfrastructureError(f"the container engine is not reachable ({exc.__class__.__name__}: {exc})") from exc
-    return engine
+
+def client():
+    """One engine client per process (it is a pool of HTTP connections); pinged once
+    when made, so each job start does not pay an extra round trip."""
+    global _client
+    with _client_lock:
+        if _client is None:
+            import docker
+
+            try:
+                engine = docker.from_env(timeout=60)
+                engine.ping()
+            except Exception as exc:
+                raise InfrastructureError(
+                    f"the container engine is not reachable ({exc.__class__.__name__}: {exc})"
+                ) from exc
+            _client = engine
+        return _client
 
 
 def engine_available() -> tuple[bool, str]:
     try:
-        client()
+        client().ping()
     except InfrastructureError as exc:
         return False, str(exc)
+    except Exception as exc:
+        return False, f"the container engine is not reachable ({exc})"
     return True, ""
 
 
