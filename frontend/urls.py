@@ -1,6 +1,6 @@
 from django.urls import path
 
-from frontend.views import core, dashboard, experiments, ideation, models, projects
+from frontend.views import core, dashboard, experiments, ideation, jobs, models, projects
 
 urlpatterns = [
     path("", core.home, name="home"),
@@ -32,6 +32,12 @@ urlpatterns = [
     path("models/", models.model_list, name="section-models"),
     path("models/<str:slug>/<str:name>/", models.model_detail, name="model-detail"),
     path("models/<str:slug>/<str:name>/versions/<int:version>/", models.model_version, name="model-version"),
+    path("jobs/", jobs.job_list, name="job-list"),
+    path("jobs/new/", jobs.job_submit, name="job-submit"),
+    path("jobs/<int:job_id>/", jobs.job_detail, name="job-detail"),
+    path("jobs/<int:job_id>/cancel/", jobs.job_cancel, name="job-cancel"),
+    path("jobs/<int:job_id>/log.txt", jobs.job_log_download, name="job-log-download"),
+    path("jobs/sweeps/<int:sweep_id>/", jobs.sweep_detail, name="sweep-detail"),
     path("settings/tokens/", core.token_list, name="token-list"),
     path("settings/tokens/<int:token_id>/revoke/", core.token_revoke, name="token-revoke"),
 ]

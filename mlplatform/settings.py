@@ -56,6 +56,7 @@ INSTALLED_APPS = [
     "ideation",
     "experiments",
     "registry",
+    "jobs",
     "frontend",
 ]
 
@@ -139,12 +140,20 @@ else:
 
 CELERY_BROKER_URL = REDIS_URL or "memory://"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+if not REDIS_URL:
+    # The memory:// transport polls (once a second by default): a submitted job would
+    # wait half a second on average before a worker even sees it. Redis pushes instead.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"polling_interval": 0.1}
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_RESULT_BACKEND = None
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
-CELERY_BEAT_SCHEDULE: dict = {}
+CELERY_BEAT_SCHEDULE: dict = {
+    # The database is the jobs' source of truth: re-send lost messages, recover jobs
+    # whose worker died (see jobs/services/reconcile.py).
+    "jobs-reconcile": {"task": "jobs.tasks.jobs_reconcile_task", "schedule": 15.0, "options": {"queue": "default"}},
+}
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 EMBEDDED = not (DATABASE_URL and REDIS_URL)
 
@@ -211,6 +220,17 @@ SPECTACULAR_SETTINGS = {
 }
 
 API_TOKEN_DEFAULT_DAYS = 90
+
+# Jobs (see jobs/): where they run, what they may use.
+MLP_JOB_EXECUTOR = os.environ.get("MLP_JOB_EXECUTOR", "local")
+MLP_JOB_DEFAULT_IMAGE = os.environ.get("MLP_JOB_DEFAULT_IMAGE", "localhost/mlp-python:bookworm")
+MLP_JOB_ALLOW_NETWORK = env_bool("MLP_JOB_ALLOW_NETWORK")
+MLP_JOB_QUEUES = env_list("MLP_JOB_QUEUES", "jobs")
+MLP_JOB_BUNDLE_MAX_BYTES = int(os.environ.get("MLP_JOB_BUNDLE_MAX_BYTES", 20 * 1024 * 1024))
+MLP_JOB_PIDS_LIMIT = int(os.environ.get("MLP_JOB_PIDS_LIMIT", 256))
+MLP_JOB_HEARTBEAT_TIMEOUT = int(os.environ.get("MLP_JOB_HEARTBEAT_TIMEOUT", 60))
+MLP_JOB_REDISPATCH_AFTER = int(os.environ.get("MLP_JOB_REDISPATCH_AFTER", 60))
+MLP_PUBLIC_URL = os.environ.get("MLP_PUBLIC_URL", "http://127.0.0.1:8000")
 
 LOGGING = {
     "version": 1,

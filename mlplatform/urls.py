@@ -8,6 +8,7 @@ from mlplatform.health import healthz
 api_v1 = [
     path("", include("projects.urls")),
     path("", include("ideation.urls")),
+    path("", include("jobs.urls")),
     path("", include("mlplatform.api.urls")),
     path("", include("experiments.urls")),
     path("", include("registry.urls")),

@@ -9,6 +9,7 @@ from django.db import transaction
 
 from experiments import demo as tracking_demo
 from ideation import demo as ideation_demo
+from jobs import demo as jobs_demo
 from mlplatform.models import User
 from mlplatform.roles import Role
 from projects import services as project_services
@@ -52,6 +53,7 @@ class Command(BaseCommand):
             project = demo_project(admin)
             ideation_demo.seed(admin, project)
         tracking_demo.seed(admin, project)
+        jobs_demo.seed(admin, project)  # outside the transaction: the demo jobs really run
         self.stdout.write(
             "Demo ready. Log in at http://127.0.0.1:8000/accounts/login/ as "
             f"admin / {DEMO_PASSWORD} (also alice and bob, same password)."
