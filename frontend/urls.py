@@ -1,6 +1,6 @@
 from django.urls import path
 
-from frontend.views import core, dashboard, experiments, ideation, jobs, models, projects
+from frontend.views import core, dashboard, deployments, experiments, ideation, jobs, models, projects
 
 urlpatterns = [
     path("", core.home, name="home"),
@@ -38,10 +38,15 @@ urlpatterns = [
     path("jobs/<int:job_id>/cancel/", jobs.job_cancel, name="job-cancel"),
     path("jobs/<int:job_id>/log.txt", jobs.job_log_download, name="job-log-download"),
     path("jobs/sweeps/<int:sweep_id>/", jobs.sweep_detail, name="sweep-detail"),
+    path("deployments/", deployments.endpoint_list, name="section-deployments"),
+    path("deployments/new/", deployments.endpoint_create, name="endpoint-create"),
+    path("deployments/<str:slug>/", deployments.endpoint_detail, name="endpoint-detail"),
+    path("deployments/<str:slug>/deploy/", deployments.endpoint_deploy, name="endpoint-deploy"),
+    path("deployments/<str:slug>/action/", deployments.endpoint_action, name="endpoint-action"),
     path("settings/tokens/", core.token_list, name="token-list"),
     path("settings/tokens/<int:token_id>/revoke/", core.token_revoke, name="token-revoke"),
 ]
 
 # Sections whose issues have not landed yet say so; each is replaced by its app's urls.
-for _section in ["deployments", "data"]:
+for _section in ["data"]:
     urlpatterns.append(path(f"{_section}/", core.upcoming_section, {"section": _section}, name=f"section-{_section}"))

@@ -1,4 +1,7 @@
-"""The ASGI app: HTTP through Django, websockets through Channels.
+"""The ASGI app: HTTP through Django, websockets through Channels, and model serving.
+
+Paths under /serve/ go to the serving data plane (deployments.serving) before Django:
+it has its own auth (endpoint tokens), no sessions and no ORM on the request path.
 
 Websockets must come from an allowed Origin (a page of ours, not a foreign site riding
 the user's cookies) and carry a session; consumers close anything else."""
@@ -14,11 +17,22 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
+from deployments.plane import build_app  # noqa: E402
 from mlplatform.routing import websocket_urlpatterns  # noqa: E402
+
+serving_app = build_app()
+
+
+async def http_app(scope, receive, send):
+    if scope["path"].startswith("/serve/"):
+        await serving_app(scope, receive, send)
+    else:
+        await django_asgi_app(scope, receive, send)
+
 
 application = ProtocolTypeRouter(
     {
-        "http": django_asgi_app,
+        "http": http_app,
         "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
     }
 )

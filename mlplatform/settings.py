@@ -57,6 +57,7 @@ INSTALLED_APPS = [
     "experiments",
     "registry",
     "jobs",
+    "deployments",
     "frontend",
 ]
 
@@ -231,6 +232,21 @@ MLP_JOB_PIDS_LIMIT = int(os.environ.get("MLP_JOB_PIDS_LIMIT", 256))
 MLP_JOB_HEARTBEAT_TIMEOUT = int(os.environ.get("MLP_JOB_HEARTBEAT_TIMEOUT", 60))
 MLP_JOB_REDISPATCH_AFTER = int(os.environ.get("MLP_JOB_REDISPATCH_AFTER", 60))
 MLP_PUBLIC_URL = os.environ.get("MLP_PUBLIC_URL", "http://127.0.0.1:8000")
+# Model serving (deployments.serving): every serving process polls the routing version
+# this often, appends each prediction to a spool file here before answering, and
+# batches concurrent requests up to this many rows.
+SERVING_SPOOL_DIR = Path(os.environ.get("MLP_SERVING_SPOOL_DIR", DATA_DIR / "serving-spool"))
+SERVING_POLL_INTERVAL = float(os.environ.get("MLP_SERVING_POLL_INTERVAL", "0.5"))
+SERVING_MAX_BATCH_ROWS = int(os.environ.get("MLP_SERVING_MAX_BATCH_ROWS", "1024"))
+SERVING_MAX_WAIT_MS = float(os.environ.get("MLP_SERVING_MAX_WAIT_MS", "0"))
+SERVING_DRAIN_AT_EXIT = True
+# `make run` (embedded): a periodic burst of demo traffic to the demo endpoint.
+DEMO_TRAFFIC_URL = os.environ.get("MLP_DEMO_TRAFFIC_URL", "http://127.0.0.1:8000" if EMBEDDED else "")
+CELERY_BEAT_SCHEDULE["deployments-demo-traffic"] = {"task": "deployments.demo_traffic_task", "schedule": 3.0}
+CELERY_BEAT_SCHEDULE["deployments-policies"] = {
+    "task": "deployments.endpoints_policy_check_task",
+    "schedule": float(os.environ.get("MLP_DEPLOYMENT_POLICY_INTERVAL", "10")),
+}
 
 LOGGING = {
     "version": 1,

@@ -7,6 +7,7 @@ import os
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
+from deployments import demo as deployments_demo
 from experiments import demo as tracking_demo
 from ideation import demo as ideation_demo
 from jobs import demo as jobs_demo
@@ -54,6 +55,7 @@ class Command(BaseCommand):
             ideation_demo.seed(admin, project)
         tracking_demo.seed(admin, project)
         jobs_demo.seed(admin, project)  # outside the transaction: the demo jobs really run
+        deployments_demo.seed(admin, project)  # serves the registry's demo model
         self.stdout.write(
             "Demo ready. Log in at http://127.0.0.1:8000/accounts/login/ as "
             f"admin / {DEMO_PASSWORD} (also alice and bob, same password)."

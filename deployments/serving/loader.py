@@ -1,0 +1,147 @@
+"""Loading MLflow-format model directories, once per revision per process.
+
+Fast path: the sklearn flavor saved with skops (MLflow 3's default) is loaded straight
+into the estimator and called on a numpy batch. skops refuses types it does not know;
+we accept only scikit-learn / numpy / scipy types, never the allow-list the model's own
+MLmodel carries (a crafted model could list anything there), and check every decision
+tree's node arrays before the first predict, because sklearn indexes them unchecked.
+Pickle-based formats (pickle, cloudpickle, other pyfunc flavors) execute code while
+loading: they load only for a version its owner marked trusted."""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+import warnings
+
+import numpy as np
+import yaml
+
+from deployments.serving.accel import accelerate
+from deployments.serving.schema import InputSchema
+
+SAFE_TYPE_ROOTS = ("sklearn.", "numpy.", "scipy.")
+# sklearn warns on every numpy call to an estimator fitted on a DataFrame; the schema
+# check has already matched columns by name and put them in the fitted order.
+warnings.filterwarnings("ignore", message="X does not have valid feature names")
+
+
+class ModelLoadError(Exception):
+    pass
+
+
+@dataclass
+class LoadedModel:
+    predict: Callable[[Any], Any]
+    schema: InputSchema | None
+    flavor: str
+    accelerated: bool = False
+
+
+def read_mlmodel(model_dir: Path) -> dict:
+    mlmodel = Path(model_dir) / "MLmodel"
+    if not mlmodel.is_file():
+        raise ModelLoadError(f"{model_dir} holds no MLmodel file")
+    return yaml.safe_load(mlmodel.read_text()) or {}
+
+
+def load_model(model_dir: str | Path, *, trusted: bool = False) -> LoadedModel:
+    model_dir = Path(model_dir)
+    meta = read_mlmodel(model_dir)
+    schema = InputSchema.from_signature((meta.get("signature") or {}).get("inputs"))
+    flavors = meta.get("flavors") or {}
+    if "sklearn" in flavors:
+        predict_fn = (flavors.get("python_function") or {}).get("predict_fn") or "predict"
+        estimator = _load_sklearn(model_dir, flavors["sklearn"], trusted=trusted)
+        method = getattr(estimator, predict_fn, None)
+        if method is None:
+            raise ModelLoadError(f"the estimator has no method {predict_fn}")
+        fast = accelerate(estimator, predict_fn)
+        return LoadedModel(predict=fast or method, schema=schema, flavor="sklearn", accelerated=fast is not None)
+    if "python_function" in flavors:
+        return LoadedModel(predict=_load_pyfunc(model_dir, trusted=trusted), schema=schema, flavor="python_function")
+    raise ModelLoadError(f"no loadable flavor among {sorted(flavors)}")
+
+
+def _load_sklearn(model_dir: Path, conf: dict, *, trusted: bool) -> Any:
+    fmt = conf.get("serialization_format", "pickle")
+    path = _inside(model_dir, conf.get("pickled_model") or "model.pkl")
+    if fmt == "skops":
+        estimator = _load_skops(path, trusted=trusted)
+    elif fmt in {"pickle", "cloudpickle"}:
+        if not trusted:
+            raise ModelLoadError(
+                f"this version is saved with {fmt}, which runs code while loading; an owner must mark it trusted"
+            )
+        import cloudpickle
+
+        with path.open("rb") as handle:
+            estimator = cloudpickle.load(handle)
+    else:
+        raise ModelLoadError(f"unknown sklearn serialization format {fmt!r}")
+    check_trees(estimator)
+    return estimator
+
+
+def _load_skops(path: Path, *, trusted: bool) -> Any:
+    import skops.io
+
+    untrusted = skops.io.get_untrusted_types(file=path)
+    refused = [t for t in untrusted if not t.startswith(SAFE_TYPE_ROOTS)]
+    if refused and not trusted:
+        raise ModelLoadError(f"the model file holds types the platform does not load untrusted: {refused}")
+    return skops.io.load(path, trusted=untrusted)
+
+
+def _load_pyfunc(model_dir: Path, *, trusted: bool) -> Callable[[Any], Any]:
+    if not trusted:
+        raise ModelLoadError("python_function models other than sklearn load only for versions marked trusted")
+    try:
+        import mlflow.pyfunc
+    except ImportError:
+        raise ModelLoadError("mlflow is not installed in this serving process")
+    import os
+
+    os.environ["MLFLOW_ALLOW_PICKLE_DESERIALIZATION"] = "true"
+    return mlflow.pyfunc.load_model(str(model_dir)).predict
+
+
+def _inside(model_dir: Path, relative: str) -> Path:
+    path = (model_dir / relative).resolve()
+    if not path.is_relative_to(model_dir.resolve()) or not path.is_file():
+        raise ModelLoadError(f"model file {relative!r} is missing or outside the model directory")
+    return path
+
+
+def check_trees(obj: Any, depth: int = 0) -> None:
+    """Refuse decision trees whose node arrays point outside themselves (skops loads
+    them fine; sklearn's predict would then read out of bounds)."""
+    if depth > 6:
+        return
+    tree = getattr(obj, "tree_", None)
+    if tree is not None:
+        _check_tree(tree, getattr(obj, "n_features_in_", None))
+    children: list = []
+    for name in ("estimators_", "steps", "estimator", "estimator_", "transformers_"):
+        value = getattr(obj, name, None)
+        if value is None:
+            continue
+        children.extend(np.ravel(np.asarray(value, dtype=object)) if name == "estimators_" else [value])
+    for child in children:
+        if isinstance(child, tuple):
+            child = child[1]
+        check_trees(child, depth + 1)
+
+
+def _check_tree(tree: Any, n_features: int | None) -> None:
+    n = tree.node_count
+    left, right, feature = tree.children_left, tree.children_right, tree.feature
+    if len(left) != n or len(right) != n or len(feature) != n:
+        raise ModelLoadError("a decision tree's node arrays disagree with its node count")
+    inner = left != -1
+    if np.any((left[inner] <= 0) | (left[inner] >= n) | (right[inner] <= 0) | (right[inner] >= n)):
+        raise ModelLoadError("a decision tree points to nodes outside itself")
+    if n_features is not None and np.any((feature[inner] < 0) | (feature[inner] >= n_features)):
+        raise ModelLoadError("a decision tree splits on a feature the model does not have")
+    if tree.value.shape[0] != n:
+        raise ModelLoadError("a decision tree's leaf values disagree with its node count")

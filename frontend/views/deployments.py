@@ -1,0 +1,136 @@
+"""Pages of the deployments section: endpoints, their live dashboard, deploys and the
+manual routing actions (the same services the REST API and the policies call)."""
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from deployments import selectors, services
+from deployments.models import ChallengerMode
+from frontend.views.common import call_service, get_or_404
+from mlplatform.errors import ApplicationError
+from mlplatform.errors import PermissionDenied as NotAllowed
+from mlplatform.roles import Role, role_at_least
+from projects.models import slug_validator
+from projects.selectors import project_get, project_list
+
+
+class EndpointForm(forms.Form):
+    project = forms.ChoiceField()
+    name = forms.CharField(max_length=120)
+    slug = forms.CharField(
+        max_length=50, required=False, validators=[slug_validator], help_text="The URL: /serve/<slug>/invocations."
+    )
+    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False, max_length=20000)
+    public = forms.BooleanField(required=False, help_text="Serve without a token, like `mlflow models serve`.")
+
+
+class DeployForm(forms.Form):
+    model = forms.CharField(max_length=300, help_text="Registered model, `<project>/<model>`.")
+    version = forms.IntegerField(min_value=1)
+    role = forms.ChoiceField(choices=[("champion", "Champion (all traffic)"), *ChallengerMode.choices])
+    traffic = forms.FloatField(min_value=0, max_value=1, initial=0.1, help_text="Canary share of live requests.")
+    gate_override_reason = forms.CharField(
+        required=False,
+        max_length=2000,
+        help_text="Platform admins only: deploy before the Production gate, with a reason.",
+    )
+
+
+def _endpoint(request, slug: str, min_role: str = Role.VIEWER):
+    try:
+        return get_or_404(selectors.endpoint_get, user=request.user, slug=slug, min_role=min_role)
+    except NotAllowed as exc:
+        raise PermissionDenied(exc.message) from exc
+
+
+@login_required
+def endpoint_list(request):
+    return render(request, "frontend/deployments/list.html", {"endpoints": selectors.endpoint_list(user=request.user)})
+
+
+@login_required
+def endpoint_create(request):
+    form = EndpointForm(request.POST or None)
+    form.fields["project"].choices = [(p.slug, p.name) for p in project_list(user=request.user)]
+    if request.method == "POST" and form.is_valid():
+        data = dict(form.cleaned_data)
+        try:
+            project = project_get(user=request.user, slug=data.pop("project"), min_role=Role.ML_ENGINEER)
+        except ApplicationError as exc:
+            form.add_error("project", exc.message)
+        else:
+            created = call_service(form, services.endpoint_create, project=project, actor=request.user, **data)
+            if created is not None:
+                endpoint, token = created
+                messages.success(request, f"Endpoint '{endpoint.name}' created.")
+                request.session["endpoint_token"] = token
+                return redirect("endpoint-detail", slug=endpoint.slug)
+    return render(request, "frontend/deployments/form.html", {"form": form})
+
+
+@login_required
+def endpoint_detail(request, slug: str):
+    endpoint = _endpoint(request, slug)
+    can_change = role_at_least(endpoint.project.my_role, Role.ML_ENGINEER)
+    context = {
+        "endpoint": endpoint,
+        "revisions": selectors.revision_list(endpoint=endpoint)[:20],
+        "events": selectors.event_list(endpoint=endpoint, limit=30),
+        "deploy_form": DeployForm(initial={"traffic": 0.1}),
+        "can_change": can_change,
+        "token": request.session.pop("endpoint_token", None),
+        "serve_url": request.build_absolute_uri(f"/serve/{endpoint.slug}/invocations"),
+    }
+    return render(request, "frontend/deployments/detail.html", context)
+
+
+@login_required
+@require_POST
+def endpoint_deploy(request, slug: str):
+    endpoint = _endpoint(request, slug, Role.ML_ENGINEER)
+    form = DeployForm(request.POST)
+    if form.is_valid():
+        data = dict(form.cleaned_data)
+        revision = call_service(
+            form, services.revision_deploy, endpoint=endpoint, actor=request.user, model_name=data.pop("model"), **data
+        )
+        if revision is not None:
+            messages.success(request, f"Revision {revision.number} is deploying.")
+            return redirect("endpoint-detail", slug=slug)
+    for error in form.errors.values():
+        messages.error(request, " ".join(error))
+    return redirect("endpoint-detail", slug=slug)
+
+
+ACTIONS = {
+    "promote": services.challenger_promote,
+    "rollback": services.challenger_rollback,
+    "rollback_champion": services.champion_rollback,
+}
+
+
+@login_required
+@require_POST
+def endpoint_action(request, slug: str):
+    endpoint = _endpoint(request, slug, Role.ML_ENGINEER)
+    action = request.POST.get("action", "")
+    reason = request.POST.get("reason", "")[:2000]
+    try:
+        if action == "traffic":
+            services.traffic_set(
+                endpoint=endpoint, actor=request.user, traffic=float(request.POST.get("traffic", "0")), reason=reason
+            )
+        elif action in ACTIONS:
+            ACTIONS[action](endpoint=endpoint, actor=request.user, reason=reason)
+        else:
+            messages.error(request, "Unknown action.")
+            return redirect("endpoint-detail", slug=slug)
+    except (ApplicationError, ValueError) as exc:
+        messages.error(request, getattr(exc, "message", str(exc)))
+    else:
+        messages.success(request, f"Done: {action.replace('_', ' ')}.")
+    return redirect("endpoint-detail", slug=slug)

@@ -1,0 +1,92 @@
+"""MLflow's scoring protocol: every input format, and the schema errors."""
+
+import json
+
+import numpy as np
+import pytest
+
+from deployments.serving.errors import InvalidInput, SchemaMismatch, UnsupportedMediaType
+from deployments.serving.protocol import parse_body
+from deployments.serving.schema import InputSchema
+from tests.deployments.conftest import COLUMNS, ROW
+
+SCHEMA = InputSchema.from_signature(json.dumps([{"type": "double", "name": c, "required": True} for c in COLUMNS]))
+EXPECTED = np.array([ROW])
+
+
+def prepared(body, content_type="application/json"):
+    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+    return SCHEMA.prepare(parse_body(raw, content_type))
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"dataframe_split": {"columns": COLUMNS, "data": [ROW]}},
+        {"dataframe_split": {"columns": list(reversed(COLUMNS)), "data": [list(reversed(ROW))]}},
+        {"dataframe_records": [dict(zip(COLUMNS, ROW, strict=True))]},
+        {"instances": [ROW]},
+        {"instances": [dict(zip(COLUMNS, ROW, strict=True))]},
+        {"inputs": {c: [v] for c, v in zip(COLUMNS, ROW, strict=True)}},
+        {"inputs": [ROW]},
+        {"dataframe_split": {"columns": COLUMNS, "data": [[5.1, 3.5, 1.4, 0.2]]}},
+    ],
+)
+def test_every_json_format_gives_the_same_matrix_in_signature_order(body):
+    assert np.array_equal(prepared(body), EXPECTED)
+
+
+def test_csv_with_a_header_row():
+    csv = (",".join(COLUMNS) + "\n" + ",".join(map(str, ROW)) + "\n").encode()
+    assert np.array_equal(prepared(csv, "text/csv"), EXPECTED)
+
+
+def test_extra_columns_are_ignored_like_mlflow():
+    body = {"dataframe_records": [{**dict(zip(COLUMNS, ROW, strict=True)), "note": "x"}]}
+    assert np.array_equal(prepared(body), EXPECTED)
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        (b"{not json", "valid JSON"),
+        (b"[1, 2]", "Received a list"),
+        (b'{"dataframe_split": {"data": [[1]]}, "instances": [[1]]}', "exactly one of the input fields"),
+        (b'{"rows": [[1]]}', "exactly one of the input fields"),
+        (b'{"dataframe_split": [[1, 2]]}', "must be a dictionary"),
+        (b'{"dataframe_records": {"a": 1}}', "must be a list of records"),
+        (b"[" * 5000 + b"]" * 5000, "valid JSON"),
+    ],
+)
+def test_malformed_bodies_are_invalid_input(raw, message):
+    with pytest.raises(InvalidInput, match=message):
+        parse_body(raw, "application/json")
+
+
+def test_missing_column_names_the_schema_and_the_missing_input():
+    with pytest.raises(SchemaMismatch) as error:
+        prepared({"dataframe_split": {"columns": COLUMNS[:3], "data": [ROW[:3]]}})
+    assert "Model is missing inputs ['petal width (cm)']" in error.value.message
+    assert "'sepal length (cm)': double" in error.value.message
+
+
+@pytest.mark.parametrize(("value", "got"), [("5.1", "string"), (True, "boolean"), (None, "Missing value")])
+def test_wrong_types_are_not_converted(value, got):
+    with pytest.raises(SchemaMismatch, match=got):
+        prepared({"dataframe_split": {"columns": COLUMNS, "data": [[value, 3.5, 1.4, 0.2]]}})
+
+
+def test_positional_rows_of_the_wrong_width():
+    with pytest.raises(SchemaMismatch, match="Expected rows of 4 values"):
+        prepared({"instances": [[1.0, 2.0]]})
+
+
+def test_only_json_and_csv_in_utf8():
+    with pytest.raises(UnsupportedMediaType):
+        parse_body(b"x", "application/xml")
+    with pytest.raises(UnsupportedMediaType):
+        parse_body(b"{}", "application/json; charset=latin-1")
+
+
+def test_integers_are_safe_doubles():
+    assert prepared({"instances": [[5, 3, 1, 0]]}).tolist() == [[5.0, 3.0, 1.0, 0.0]]
