@@ -47,5 +47,11 @@ lock:
 	/tmp/mlp-piptools/bin/pip-compile -q --strip-extras --no-emit-index-url --no-emit-find-links -o requirements.lock requirements.in
 	/tmp/mlp-piptools/bin/pip-compile -q --strip-extras --no-emit-index-url --no-emit-find-links -o requirements-dev.lock requirements-dev.in
 
+# The container jobs' base image, built once from Debian packages (about 3 minutes;
+# skipped when it exists). Needs the engine: compose/jobs/engine.sh starts it.
+JOB_IMAGE ?= localhost/mlp-python:bookworm
+image:
+	@podman image exists $(JOB_IMAGE) && echo "$(JOB_IMAGE) exists" || bash compose/jobs/build-image.sh $(JOB_IMAGE)
+
 clean:
 	rm -rf $(VENV) $(DATA_DIR)

@@ -126,7 +126,9 @@ class Metric(models.Model):
     """One metric point. NaN is kept as `is_nan` (value 0) because SQLite cannot store
     NaN; infinities are stored as they are."""
 
-    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="metrics")
+    # No index of its own: the unique index below starts with (run, key, step) and
+    # serves histories too. Every extra index is paid on each of 50,000 inserted points.
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="metrics", db_index=False)
     key = models.CharField(max_length=250)
     value = models.FloatField()
     is_nan = models.BooleanField(default=False)
@@ -135,7 +137,13 @@ class Metric(models.Model):
     model_id = models.CharField(max_length=40, blank=True)
 
     class Meta:
-        indexes = [models.Index(fields=["run", "key", "step"], name="metric_run_key_step")]
+        # MLflow's primary key: logging the very same point twice (the client re-logs
+        # a run's metrics against its logged model) keeps one point.
+        constraints = [
+            models.UniqueConstraint(
+                fields=["run", "key", "step", "timestamp", "value", "is_nan"], name="metric_unique_point"
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.key}@{self.step}={self.value}"
@@ -184,6 +192,7 @@ class DatasetInput(models.Model):
     run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="dataset_inputs")
     dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="inputs")
     tags = models.JSONField(default=dict, blank=True)
+    context = models.CharField(max_length=500, blank=True, help_text="The mlflow.data.context tag, for search.")
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["run", "dataset"], name="datasetinput_unique")]

@@ -14,7 +14,6 @@ import json
 import re
 
 from django.db.models import Exists, F, FilteredRelation, OuterRef, Q, QuerySet
-from django.db.models.fields.json import KeyTextTransform
 
 from experiments.models import DatasetInput, LatestMetric, Param, RunTag
 from mlplatform.errors import ValidationFailed
@@ -97,10 +96,8 @@ def _split_identifier(ident: str, text: str) -> tuple[str, str]:
     if ident.startswith("`"):  # a bare backticked name is an attribute, as in MLflow
         return "attributes", _unquote(ident)
     entity, dot, key = ident.partition(".")
-    if not dot:
-        if ident.lower() in STRING_ATTRIBUTES or ident.lower() in NUMERIC_ATTRIBUTES:
-            return "attributes", ident.lower()
-        raise ValidationFailed(f"Invalid filter '{text}': '{ident}' is not an <entity>.<key> name.")
+    if not dot:  # a bare name is an attribute (`status`, `name`); callers check which
+        return "attributes", ident.lower()
     canonical = ENTITY_ALIASES.get(entity.lower())
     if canonical is None:
         raise ValidationFailed(
@@ -266,12 +263,19 @@ def _dataset_q(clause: Clause, text: str) -> Q:
     field = DATASET_FIELDS.get(clause.key.lower())
     if field is None:
         raise ValidationFailed(f"Invalid dataset key '{clause.key}' in filter '{text}'. Valid: name, digest, context.")
-    base = DatasetInput.objects.filter(run_id=OuterRef("pk")).annotate(
-        context=KeyTextTransform("mlflow.data.context", "tags")
-    )
+    base = DatasetInput.objects.filter(run_id=OuterRef("pk"))
     if clause.op in ("IS NULL", "IS NOT NULL"):
         raise ValidationFailed(f"Invalid filter '{text}': IS NULL does not apply to datasets.")
     return Q(Exists(base.filter(_string_q(field, clause.op, clause.value, text))))
+
+
+def metrics_required(text: str | None) -> set[str]:
+    """Metric keys the filter compares, so every matching run has them."""
+    return {
+        c.key
+        for c in parse_filter(text)
+        if c.entity == "metrics" and c.op not in ("IS NULL", "IS NOT NULL", "!=", "<>")
+    }
 
 
 def compile_filter(text: str | None) -> Q:
@@ -293,9 +297,13 @@ def compile_filter(text: str | None) -> Q:
 _ORDER_RE = re.compile(r"^\s*(?P<ident>.+?)(?:\s+(?P<dir>ASC|DESC))?\s*$", re.IGNORECASE)
 
 
-def apply_order(qs: QuerySet, order_by: list[str] | None) -> QuerySet:
+def apply_order(qs: QuerySet, order_by: list[str] | None, present_metrics: set[str] = frozenset()) -> QuerySet:
     """MLflow's order_by: `metrics.acc DESC`, `params.x`, `attributes.start_time ASC`...
-    Ties always fall back to start_time DESC, run_id ASC, MLflow's default order."""
+    Ties always fall back to start_time DESC, run_id ASC, MLflow's default order.
+
+    `present_metrics` are keys every candidate run has (the filter compares them): for
+    those the join is INNER and the sort plain, which lets PostgreSQL walk the
+    LatestMetric (key, value) index in order and stop after one page."""
     ordering = []
     for i, item in enumerate(order_by or []):
         m = _ORDER_RE.match(item or "")
@@ -322,6 +330,10 @@ def apply_order(qs: QuerySet, order_by: list[str] | None) -> QuerySet:
             # hash-join it, which keeps sorting 20,000 runs fast.
             qs = qs.annotate(**{alias: FilteredRelation(relation, condition=condition)})
             expr = F(f"{alias}__value")
+            if entity == "metrics" and key in present_metrics:
+                qs = qs.filter(**{f"{alias}__value__isnull": False})  # makes the join INNER
+                ordering.append(expr.desc() if descending else expr.asc())
+                continue
         else:
             raise ValidationFailed(f"Invalid order_by clause '{item}': datasets cannot be ordered.")
         ordering.append(expr.desc(nulls_last=True) if descending else expr.asc(nulls_last=True))

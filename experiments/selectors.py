@@ -5,7 +5,7 @@ never a hint that it exists."""
 
 from dataclasses import dataclass
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import OuterRef, Prefetch, QuerySet, Subquery
 
 from experiments import search
 from experiments.models import (
@@ -24,8 +24,8 @@ from experiments.services.experiments import resolve_experiment_name
 from mlplatform.errors import NotFound, ValidationFailed
 from mlplatform.models import User
 from mlplatform.roles import Role, role_at_least
-from projects.models import Project
-from projects.selectors import project_check, project_role, project_visible_ids
+from projects.models import Membership, Project
+from projects.selectors import project_check, project_role, project_visible_ids, token_scope
 
 VIEW_TYPES = {"ACTIVE_ONLY": [Lifecycle.ACTIVE], "DELETED_ONLY": [Lifecycle.DELETED], "ALL": list(Lifecycle.values)}
 
@@ -41,6 +41,24 @@ def check_role(*, user: User, project: Project, min_role: str) -> Project:
         return project_check(user=user, project=project, min_role=min_role)  # raises the right error
     project.my_role = role
     return project
+
+
+def with_role(qs: QuerySet, user: User, project_path: str) -> QuerySet:
+    """Annotate the user's membership role in each row's project, so one query fetches
+    an object and what the user may do with it (see prime_role)."""
+    if not user.is_authenticated or user.is_admin:
+        return qs
+    role = Membership.objects.filter(project=OuterRef(project_path), user=user).order_by().values("role")[:1]
+    return qs.annotate(_member_role=Subquery(role))
+
+
+def prime_role(user: User, obj, project: Project) -> None:
+    """Fill check_role's cache from a with_role annotation (same rules as project_role)."""
+    if not hasattr(obj, "_member_role"):
+        return
+    scope = token_scope(user)
+    role = None if scope is not None and scope != project.pk else obj._member_role
+    user.__dict__.setdefault("_mlp_project_roles", {})[project.pk] = role
 
 
 def lifecycle_stages(view_type: str | None) -> list[str]:
@@ -78,9 +96,11 @@ def _parse_pk(value: object, what: str) -> int:
 
 def experiment_get(*, user: User, experiment_id: str | int, min_role: str = Role.VIEWER) -> Experiment:
     pk = _parse_pk(experiment_id, "experiment")
-    experiment = Experiment.objects.select_related("project").filter(pk=pk).first()
+    qs = with_role(Experiment.objects.select_related("project").filter(pk=pk), user, "project")
+    experiment = qs.first()
     if experiment is None:
         raise NotFound(f"No Experiment with id={experiment_id} exists")
+    prime_role(user, experiment, experiment.project)
     try:
         check_role(user=user, project=experiment.project, min_role=min_role)
     except NotFound:
@@ -100,9 +120,13 @@ def experiment_get_by_name(*, user: User, name: str, min_role: str = Role.VIEWER
 
 
 def run_get(*, user: User, run_id: str, min_role: str = Role.VIEWER) -> Run:
-    run = Run.objects.select_related("experiment__project").filter(pk=str(run_id)[:32]).first() if run_id else None
-    if run is None or len(str(run_id)) > 32:
+    if not run_id or len(str(run_id)) > 32:
         raise NotFound(f"Run with id={run_id} not found")
+    qs = Run.objects.select_related("experiment__project").filter(pk=str(run_id))
+    run = with_role(qs, user, "experiment__project").first()
+    if run is None:
+        raise NotFound(f"Run with id={run_id} not found")
+    prime_role(user, run, run.experiment.project)
     try:
         check_role(user=user, project=run.experiment.project, min_role=min_role)
     except NotFound:
@@ -121,9 +145,40 @@ def with_run_data(qs: QuerySet[Run]) -> QuerySet[Run]:
     )
 
 
+def attach_run_data(runs: list[Run]) -> list[Run]:
+    """Plain rows of what the MLflow Run shape shows, five queries for any number of
+    runs: `metric_rows` (key, value, is_nan, step, timestamp), `param_rows` and
+    `tag_rows` (key, value), `input_rows` (name, digest, source_type, source, schema,
+    profile, tags) and `model_rows` (model_id, direction, step). Much cheaper than
+    prefetch_related on a hot API path; pages that want model objects use with_run_data."""
+    by_id = {r.pk: r for r in runs}
+    for run in runs:
+        run.metric_rows, run.param_rows, run.tag_rows, run.input_rows, run.model_rows = [], [], [], [], []
+    if not runs:
+        return runs
+    ids = list(by_id)
+    sources = [
+        ("metric_rows", LatestMetric.objects, ("key", "value", "is_nan", "step", "timestamp"), "key"),
+        ("param_rows", Param.objects, ("key", "value"), "key"),
+        ("tag_rows", RunTag.objects, ("key", "value"), "key"),
+        (
+            "input_rows",
+            DatasetInput.objects,
+            ("dataset__name", "dataset__digest", "dataset__source_type", "dataset__source", "dataset__schema",
+             "dataset__profile", "tags"),
+            "pk",
+        ),
+        ("model_rows", RunModelLink.objects, ("model_id", "direction", "step"), "pk"),
+    ]  # fmt: skip
+    for attr, manager, fields, order in sources:
+        for run_id, *row in manager.filter(run_id__in=ids).order_by(order).values_list("run_id", *fields):
+            getattr(by_id[run_id], attr).append(tuple(row))
+    return runs
+
+
 def run_get_full(*, user: User, run_id: str) -> Run:
-    run = run_get(user=user, run_id=run_id)
-    return with_run_data(Run.objects.filter(pk=run.pk)).get()
+    """The run with attach_run_data's rows."""
+    return attach_run_data([run_get(user=user, run_id=run_id)])[0]
 
 
 @dataclass
@@ -149,8 +204,8 @@ def run_search(
     condition = search.compile_filter(filter_string)
     ids = [experiment_get(user=user, experiment_id=e).pk for e in experiment_ids]
     qs = Run.objects.filter(experiment_id__in=ids, lifecycle_stage__in=lifecycle_stages(view_type)).filter(condition)
-    qs = search.apply_order(qs, order_by)
-    page = list(with_run_data(qs[offset : offset + limit + 1]))
+    qs = search.apply_order(qs, order_by, search.metrics_required(filter_string))
+    page = attach_run_data(list(qs[offset : offset + limit + 1]))
     next_token = search.encode_page_token(offset + limit) if len(page) > limit else None
     return RunPage(runs=page[:limit], next_page_token=next_token)
 
@@ -194,14 +249,15 @@ def metric_history_bulk_interval(
 
 
 def logged_model_get(*, user: User, model_id: str, min_role: str = Role.VIEWER) -> LoggedModel:
-    model = (
+    qs = (
         LoggedModel.objects.select_related("experiment__project", "source_run")
         .prefetch_related("params", "tags")
         .filter(pk=str(model_id))
-        .first()
     )
+    model = with_role(qs, user, "experiment__project").first()
     if model is None:
         raise NotFound(f"Logged model with ID '{model_id}' not found.")
+    prime_role(user, model, model.experiment.project)
     try:
         check_role(user=user, project=model.experiment.project, min_role=min_role)
     except NotFound:

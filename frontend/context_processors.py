@@ -6,6 +6,7 @@ SECTIONS = [
     ("ideation", "Ideation", "section-ideation"),
     ("projects", "Projects", "project-list"),
     ("experiments", "Experiments", "section-experiments"),
+    ("jobs", "Jobs", "job-list"),
     ("models", "Models", "section-models"),
     ("deployments", "Deployments", "section-deployments"),
     ("data", "Data", "section-data"),

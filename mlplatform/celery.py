@@ -11,6 +11,6 @@ app = Celery("mlplatform")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 # Short system tasks and long user jobs never share a queue: a burst of jobs must not
 # delay reconcilers, policy checks or log flushes.
-app.conf.task_queues = (Queue("default"), Queue("jobs"))
+app.conf.task_queues = (Queue("default", routing_key="default"), Queue("jobs", routing_key="jobs"))
 app.conf.task_default_queue = "default"
 app.autodiscover_tasks()

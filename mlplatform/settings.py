@@ -53,15 +53,17 @@ INSTALLED_APPS = [
     "channels",
     "mlplatform",
     "projects",
+    "ideation",
     "experiments",
     "registry",
+    "jobs",
     "deployments",
     "frontend",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
-    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "mlplatform.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -96,6 +98,15 @@ TEMPLATES = [
 DATABASE_URL = os.environ.get("DATABASE_URL", "")
 if DATABASE_URL:
     DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
+    if DATABASES["default"]["ENGINE"].endswith("postgresql") and env_bool("MLP_DB_POOL", True):
+        # Under ASGI every request runs its sync code in a fresh thread, so a persistent
+        # per-thread connection is never reused: each request would pay a new PostgreSQL
+        # connection. A process-wide pool hands out open connections instead.
+        DATABASES["default"]["CONN_MAX_AGE"] = 0
+        DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+            "min_size": 1,
+            "max_size": int(os.environ.get("MLP_DB_POOL_SIZE", "10")),
+        }
 else:
     DATABASES = {
         "default": {
@@ -117,7 +128,10 @@ if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "prefix": "mlp"},
+            # redis-py 8 reads with a 5 s socket timeout by default, the same 5 s the
+            # layer's blocking BRPOP waits: an idle websocket then dies with 1011 every
+            # 5 s. A read timeout above the BRPOP wait keeps quiet sockets alive.
+            "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 15}], "prefix": "mlp"},
         }
     }
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
@@ -127,12 +141,20 @@ else:
 
 CELERY_BROKER_URL = REDIS_URL or "memory://"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+if not REDIS_URL:
+    # The memory:// transport polls (once a second by default): a submitted job would
+    # wait half a second on average before a worker even sees it. Redis pushes instead.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"polling_interval": 0.1}
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_RESULT_BACKEND = None
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
-CELERY_BEAT_SCHEDULE: dict = {}
+CELERY_BEAT_SCHEDULE: dict = {
+    # The database is the jobs' source of truth: re-send lost messages, recover jobs
+    # whose worker died (see jobs/services/reconcile.py).
+    "jobs-reconcile": {"task": "jobs.tasks.jobs_reconcile_task", "schedule": 15.0, "options": {"queue": "default"}},
+}
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 EMBEDDED = not (DATABASE_URL and REDIS_URL)
 
@@ -188,10 +210,28 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "SCHEMA_PATH_PREFIX": r"/api/v1",
+    # Several apps name a choice field "kind" or "role"; give each choice set its own name.
+    "ENUM_NAME_OVERRIDES": {
+        "ProjectRoleEnum": "mlplatform.roles.Role",
+        "IdeaKindEnum": "ideation.models.IdeaKind",
+        "ParticipantRoleEnum": "ideation.models.ParticipantRole",
+        "CriterionKindEnum": "projects.models.CriterionKind",
+        "KpiDirectionEnum": "projects.models.KpiDirection",
+    },
 }
 
 API_TOKEN_DEFAULT_DAYS = 90
 
+# Jobs (see jobs/): where they run, what they may use.
+MLP_JOB_EXECUTOR = os.environ.get("MLP_JOB_EXECUTOR", "local")
+MLP_JOB_DEFAULT_IMAGE = os.environ.get("MLP_JOB_DEFAULT_IMAGE", "localhost/mlp-python:bookworm")
+MLP_JOB_ALLOW_NETWORK = env_bool("MLP_JOB_ALLOW_NETWORK")
+MLP_JOB_QUEUES = env_list("MLP_JOB_QUEUES", "jobs")
+MLP_JOB_BUNDLE_MAX_BYTES = int(os.environ.get("MLP_JOB_BUNDLE_MAX_BYTES", 20 * 1024 * 1024))
+MLP_JOB_PIDS_LIMIT = int(os.environ.get("MLP_JOB_PIDS_LIMIT", 256))
+MLP_JOB_HEARTBEAT_TIMEOUT = int(os.environ.get("MLP_JOB_HEARTBEAT_TIMEOUT", 60))
+MLP_JOB_REDISPATCH_AFTER = int(os.environ.get("MLP_JOB_REDISPATCH_AFTER", 60))
+MLP_PUBLIC_URL = os.environ.get("MLP_PUBLIC_URL", "http://127.0.0.1:8000")
 # Model serving (deployments.serving): every serving process polls the routing version
 # this often, appends each prediction to a spool file here before answering, and
 # batches concurrent requests up to this many rows.

@@ -12,6 +12,8 @@ LOGGING["root"]["level"] = "WARNING"  # noqa: F405
 BROWSER_PATH = os.environ.get("MLP_BROWSER", "/usr/bin/chromium")
 # Threads serving live tests must not keep connections open past the test database.
 DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405
+# The test runner renames the database after connecting; a pool would keep the old name.
+DATABASES["default"].get("OPTIONS", {}).pop("pool", None)  # noqa: F405
 # Each test session gets its own prediction-log spool: a leftover file of another run
 # must not be drained into this run's database.
 SERVING_SPOOL_DIR = Path(__import__("tempfile").mkdtemp(prefix="mlp-spool-"))  # noqa: F405

@@ -7,7 +7,11 @@ from mlplatform.health import healthz
 
 api_v1 = [
     path("", include("projects.urls")),
+    path("", include("ideation.urls")),
+    path("", include("jobs.urls")),
     path("", include("mlplatform.api.urls")),
+    path("", include("experiments.urls")),
+    path("", include("registry.urls")),
     path("", include("deployments.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
@@ -19,5 +23,6 @@ urlpatterns = [
     path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("api/v1/", include(api_v1)),
+    path("", include("experiments.mlflow_urls")),
     path("", include("frontend.urls")),
 ]

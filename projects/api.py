@@ -6,8 +6,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from mlplatform.api.pagination import Pagination
+from mlplatform.errors import NotFound
 from mlplatform.roles import Role
 from projects import selectors, services
+from projects.models import CriterionKind, KpiDirection, KpiSource, Verdict
 
 
 class ProjectOut(serializers.Serializer):
@@ -111,3 +113,295 @@ class MemberDetailApi(APIView):
         project = selectors.project_get(user=request.user, slug=slug, min_role=Role.OWNER)
         services.membership_remove(project=project, username=username, actor=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+# --- KPIs ------------------------------------------------------------------------------
+
+
+class KpiOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    description = serializers.CharField()
+    unit = serializers.CharField()
+    direction = serializers.ChoiceField(choices=KpiDirection.choices)
+    baseline = serializers.FloatField(allow_null=True)
+    target = serializers.FloatField(allow_null=True)
+    threshold = serializers.FloatField(allow_null=True)
+    source_type = serializers.ChoiceField(choices=KpiSource.choices)
+    source_key = serializers.CharField()
+    is_draft = serializers.BooleanField()
+    current_value = serializers.FloatField(allow_null=True)
+    current_at = serializers.DateTimeField(allow_null=True)
+    status = serializers.CharField(help_text="on_target | acceptable | below | no_target | no_data")
+    progress = serializers.FloatField(allow_null=True, help_text="0..1 from baseline to target.")
+
+
+class KpiIn(serializers.Serializer):
+    name = serializers.CharField(max_length=120)
+    description = serializers.CharField(required=False, allow_blank=True, max_length=5000)
+    unit = serializers.CharField(required=False, allow_blank=True, max_length=30)
+    direction = serializers.ChoiceField(choices=KpiDirection.choices, required=False)
+    baseline = serializers.FloatField(required=False, allow_null=True)
+    target = serializers.FloatField(required=False, allow_null=True)
+    threshold = serializers.FloatField(required=False, allow_null=True)
+    source_type = serializers.ChoiceField(choices=KpiSource.choices, required=False)
+    source_key = serializers.CharField(required=False, allow_blank=True, max_length=200)
+    is_draft = serializers.BooleanField(required=False)
+
+
+class KpiUpdateIn(KpiIn):
+    name = serializers.CharField(max_length=120, required=False)
+
+
+class KpiValueOut(serializers.Serializer):
+    value = serializers.FloatField()
+    source = serializers.CharField()
+    recorded_at = serializers.DateTimeField()
+
+
+class KpiValueIn(serializers.Serializer):
+    value = serializers.FloatField()
+    recorded_at = serializers.DateTimeField(required=False)
+
+
+class KpiListApi(APIView):
+    @extend_schema(responses=KpiOut(many=True), operation_id="projects_kpis_list")
+    def get(self, request, slug: str):
+        project = selectors.project_get(user=request.user, slug=slug)
+        return Response(KpiOut(selectors.kpi_list(project=project), many=True).data)
+
+    @extend_schema(request=KpiIn, responses={201: KpiOut}, operation_id="projects_kpis_create")
+    def post(self, request, slug: str):
+        project = selectors.project_get(user=request.user, slug=slug, min_role=Role.DATA_SCIENTIST)
+        data = KpiIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        kpi = services.kpi_create(project=project, actor=request.user, **data.validated_data)
+        return Response(KpiOut(kpi).data, status=status.HTTP_201_CREATED)
+
+
+class KpiDetailApi(APIView):
+    @extend_schema(responses=KpiOut, operation_id="kpis_retrieve")
+    def get(self, request, kpi_id: int):
+        return Response(KpiOut(selectors.kpi_get(user=request.user, kpi_id=kpi_id)).data)
+
+    @extend_schema(request=KpiUpdateIn, responses=KpiOut, operation_id="kpis_update")
+    def patch(self, request, kpi_id: int):
+        kpi = selectors.kpi_get(user=request.user, kpi_id=kpi_id, min_role=Role.DATA_SCIENTIST)
+        data = KpiUpdateIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        return Response(KpiOut(services.kpi_update(kpi=kpi, actor=request.user, **data.validated_data)).data)
+
+
+class KpiValueListApi(APIView):
+    @extend_schema(responses=KpiValueOut(many=True), operation_id="kpis_values_list")
+    def get(self, request, kpi_id: int):
+        kpi = selectors.kpi_get(user=request.user, kpi_id=kpi_id)
+        return Response(KpiValueOut(selectors.kpi_histories(kpis=[kpi])[kpi.pk], many=True).data)
+
+    @extend_schema(request=KpiValueIn, responses={201: KpiValueOut}, operation_id="kpis_values_record")
+    def post(self, request, kpi_id: int):
+        kpi = selectors.kpi_get(user=request.user, kpi_id=kpi_id, min_role=Role.DATA_SCIENTIST)
+        data = KpiValueIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        point = services.kpi_record_value(
+            kpi=kpi,
+            value=data.validated_data["value"],
+            source=KpiSource.MANUAL,
+            recorded_at=data.validated_data.get("recorded_at"),
+            actor=request.user,
+        )
+        return Response(KpiValueOut(point).data, status=status.HTTP_201_CREATED)
+
+
+# --- Lifecycle and gates ------------------------------------------------------------------
+
+
+class StageOut(serializers.Serializer):
+    lifecycle = serializers.CharField()
+    stage = serializers.CharField()
+    stages = serializers.ListField(child=serializers.CharField())
+
+
+class CriterionOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    kind = serializers.CharField()
+    label = serializers.CharField()
+    kpi = serializers.IntegerField(source="kpi_id", allow_null=True)
+    done = serializers.BooleanField()
+    met = serializers.SerializerMethodField()
+
+    def get_met(self, obj) -> bool:
+        return selectors.criterion_met(obj)
+
+
+class GateVoteOut(serializers.Serializer):
+    voter = serializers.CharField(source="voter.username")
+    verdict = serializers.CharField()
+    comment = serializers.CharField()
+    voted_at = serializers.DateTimeField()
+
+
+class DecisionOut(serializers.Serializer):
+    verdict = serializers.CharField()
+    rationale = serializers.CharField()
+    decided_by = serializers.CharField(source="decided_by.username")
+    decided_at = serializers.DateTimeField()
+    from_stage = serializers.CharField(source="from_stage.name")
+    to_stage = serializers.CharField(source="to_stage.name")
+    tally = serializers.DictField(child=serializers.IntegerField())
+
+
+class GateOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    to_stage = serializers.CharField(source="to_stage.name")
+    status = serializers.CharField()
+    quorum = serializers.IntegerField()
+    approver_roles = serializers.ListField(child=serializers.CharField())
+    approvers = serializers.SerializerMethodField()
+    criteria = CriterionOut(many=True)
+    votes = serializers.SerializerMethodField()
+    snapshot = serializers.SerializerMethodField()
+    decision = serializers.SerializerMethodField()
+
+    def get_approvers(self, obj) -> list[str]:
+        return [u.username for u in obj.approvers.all()]
+
+    def get_votes(self, obj) -> list[dict]:
+        review = getattr(obj, "review", None) if hasattr(obj, "review") else None
+        return GateVoteOut(review.votes.all(), many=True).data if review else []
+
+    def get_snapshot(self, obj) -> dict | None:
+        return obj.review.snapshot if hasattr(obj, "review") else None
+
+    def get_decision(self, obj) -> dict | None:
+        return DecisionOut(obj.decision).data if hasattr(obj, "decision") else None
+
+
+class GateIn(serializers.Serializer):
+    to_stage = serializers.CharField(max_length=80)
+    name = serializers.CharField(max_length=120, required=False, allow_blank=True)
+    quorum = serializers.IntegerField(min_value=1, max_value=50, default=1)
+    approver_roles = serializers.ListField(child=serializers.ChoiceField(choices=Role.choices), required=False)
+    approver_usernames = serializers.ListField(child=serializers.CharField(max_length=150), required=False)
+
+
+class CriterionIn(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=CriterionKind.choices)
+    label = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    kpi = serializers.IntegerField(required=False)
+
+
+class CriterionDoneIn(serializers.Serializer):
+    done = serializers.BooleanField()
+
+
+class EvidenceIn(serializers.Serializer):
+    kind = serializers.CharField(max_length=40, help_text="run, model_version, dataset_version, ...")
+    ref_id = serializers.CharField(max_length=64)
+    label = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    data = serializers.DictField(required=False)
+
+
+class GateVoteIn(serializers.Serializer):
+    verdict = serializers.ChoiceField(choices=Verdict.choices)
+    comment = serializers.CharField(required=False, allow_blank=True, max_length=5000)
+
+
+class DecisionIn(serializers.Serializer):
+    verdict = serializers.ChoiceField(choices=Verdict.choices)
+    rationale = serializers.CharField(required=False, allow_blank=True, max_length=10000)
+
+
+class ProjectStageApi(APIView):
+    @extend_schema(responses=StageOut, operation_id="projects_stage")
+    def get(self, request, slug: str):
+        project = selectors.project_get(user=request.user, slug=slug)
+        state = services.project_lifecycle_state(project=project)
+        stages = [s.name for s in selectors.lifecycle_stages(lifecycle=state.lifecycle)]
+        return Response({"lifecycle": state.lifecycle.name, "stage": state.stage.name, "stages": stages})
+
+
+class GateListApi(APIView):
+    @extend_schema(responses=GateOut(many=True), operation_id="projects_gates_list")
+    def get(self, request, slug: str):
+        project = selectors.project_get(user=request.user, slug=slug)
+        return Response(GateOut(selectors.gate_list(project=project), many=True).data)
+
+    @extend_schema(request=GateIn, responses={201: GateOut}, operation_id="projects_gates_create")
+    def post(self, request, slug: str):
+        project = selectors.project_get(user=request.user, slug=slug, min_role=Role.OWNER)
+        data = GateIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        gate = services.gate_create(project=project, actor=request.user, **data.validated_data)
+        return Response(GateOut(gate).data, status=status.HTTP_201_CREATED)
+
+
+class GateDetailApi(APIView):
+    @extend_schema(responses=GateOut, operation_id="gates_retrieve")
+    def get(self, request, gate_id: int):
+        return Response(GateOut(selectors.gate_get(user=request.user, gate_id=gate_id)).data)
+
+
+class GateCriterionApi(APIView):
+    @extend_schema(request=CriterionIn, responses={201: CriterionOut}, operation_id="gates_criteria_add")
+    def post(self, request, gate_id: int):
+        gate = selectors.gate_get(user=request.user, gate_id=gate_id, min_role=Role.OWNER)
+        data = CriterionIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        kpi_id = data.validated_data.pop("kpi", None)
+        kpi = selectors.kpi_get(user=request.user, kpi_id=kpi_id) if kpi_id else None
+        criterion = services.gate_criterion_add(gate=gate, actor=request.user, kpi=kpi, **data.validated_data)
+        return Response(CriterionOut(criterion).data, status=status.HTTP_201_CREATED)
+
+
+class GateCriterionDetailApi(APIView):
+    @extend_schema(request=CriterionDoneIn, responses=CriterionOut, operation_id="gates_criteria_check")
+    def patch(self, request, gate_id: int, criterion_id: int):
+        gate = selectors.gate_get(user=request.user, gate_id=gate_id, min_role=Role.DATA_SCIENTIST)
+        criterion = gate.criteria.filter(pk=criterion_id).first()
+        if criterion is None:
+            raise NotFound("Criterion not found.")
+        data = CriterionDoneIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        criterion = services.gate_criterion_set_done(
+            criterion=criterion, actor=request.user, done=data.validated_data["done"]
+        )
+        return Response(CriterionOut(criterion).data)
+
+
+class GateEvidenceApi(APIView):
+    @extend_schema(request=EvidenceIn, responses={201: None}, operation_id="gates_evidence_add")
+    def post(self, request, gate_id: int):
+        gate = selectors.gate_get(user=request.user, gate_id=gate_id, min_role=Role.DATA_SCIENTIST)
+        data = EvidenceIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.gate_evidence_add(gate=gate, actor=request.user, **data.validated_data)
+        return Response(status=status.HTTP_201_CREATED)
+
+
+class GateReviewApi(APIView):
+    @extend_schema(request=None, responses=GateOut, operation_id="gates_review_open")
+    def post(self, request, gate_id: int):
+        gate = selectors.gate_get(user=request.user, gate_id=gate_id, min_role=Role.DATA_SCIENTIST)
+        services.gate_review_open(gate=gate, actor=request.user)
+        return Response(GateOut(selectors.gate_get(user=request.user, gate_id=gate_id)).data)
+
+
+class GateVoteApi(APIView):
+    @extend_schema(request=GateVoteIn, responses=GateVoteOut, operation_id="gates_vote")
+    def post(self, request, gate_id: int):
+        gate = selectors.gate_get(user=request.user, gate_id=gate_id)
+        data = GateVoteIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        return Response(GateVoteOut(services.gate_vote(gate=gate, voter=request.user, **data.validated_data)).data)
+
+
+class GateDecisionApi(APIView):
+    @extend_schema(request=DecisionIn, responses={201: DecisionOut}, operation_id="gates_decide")
+    def post(self, request, gate_id: int):
+        gate = selectors.gate_get(user=request.user, gate_id=gate_id)
+        data = DecisionIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        decision = services.gate_decide(gate=gate, actor=request.user, **data.validated_data)
+        return Response(DecisionOut(decision).data, status=status.HTTP_201_CREATED)

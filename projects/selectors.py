@@ -9,7 +9,19 @@ from django.db.models import Count, OuterRef, QuerySet, Subquery
 from mlplatform.errors import NotFound, PermissionDenied
 from mlplatform.models import User
 from mlplatform.roles import Role, role_at_least
-from projects.models import Membership, Project
+from projects.models import (
+    CriterionKind,
+    Gate,
+    GateCriterion,
+    GateDecision,
+    Kpi,
+    KpiValue,
+    Lifecycle,
+    Membership,
+    Project,
+    ProjectStage,
+    Stage,
+)
 
 
 def token_scope(user: User) -> int | None:
@@ -62,3 +74,86 @@ def project_visible_ids(*, user: User) -> QuerySet:
 
 def membership_list(*, project: Project) -> QuerySet[Membership]:
     return Membership.objects.filter(project=project).select_related("user").order_by("user__username")
+
+
+# --- KPIs, lifecycle, gates -------------------------------------------------------------
+
+
+def kpi_list(*, project: Project) -> QuerySet[Kpi]:
+    return Kpi.objects.filter(project=project).order_by("is_draft", "name")
+
+
+def kpi_get(*, user: User, kpi_id: int, min_role: str = Role.VIEWER) -> Kpi:
+    kpi = Kpi.objects.select_related("project", "project__owner").filter(pk=kpi_id).first()
+    if kpi is None:
+        raise NotFound("KPI not found.")
+    project_check(user=user, project=kpi.project, min_role=min_role)
+    return kpi
+
+
+def kpi_histories(*, kpis: list[Kpi], limit: int = 500) -> dict[int, list[KpiValue]]:
+    """Recent value history of several KPIs in one query, oldest first."""
+    history: dict[int, list[KpiValue]] = {k.pk: [] for k in kpis}
+    for point in KpiValue.objects.filter(kpi__in=kpis).order_by("kpi_id", "-recorded_at")[: limit * max(len(kpis), 1)]:
+        if len(history[point.kpi_id]) < limit:
+            history[point.kpi_id].append(point)
+    return {k: list(reversed(v)) for k, v in history.items()}
+
+
+def criterion_met(criterion: GateCriterion) -> bool:
+    if criterion.kind == CriterionKind.CHECK:
+        return criterion.done
+    kpi = criterion.kpi
+    bar = kpi.threshold if kpi.threshold is not None else kpi.target
+    return bool(kpi.meets(kpi.current_value, bar))
+
+
+def gate_list(*, project: Project) -> QuerySet[Gate]:
+    return (
+        Gate.objects.filter(project=project)
+        .select_related("to_stage", "review", "decision", "decision__decided_by", "decision__from_stage")
+        .prefetch_related("criteria__kpi", "approvers", "review__votes__voter")
+        .order_by("to_stage__order", "created_at")
+    )
+
+
+def gate_get(*, user: User, gate_id: int, min_role: str = Role.VIEWER) -> Gate:
+    gate = (
+        Gate.objects.select_related("project", "project__owner", "to_stage", "review", "decision")
+        .prefetch_related("criteria__kpi", "approvers", "evidence", "review__votes__voter")
+        .filter(pk=gate_id)
+        .first()
+    )
+    if gate is None:
+        raise NotFound("Gate not found.")
+    project_check(user=user, project=gate.project, min_role=min_role)
+    return gate
+
+
+def project_stage_state(*, project: Project) -> ProjectStage | None:
+    return ProjectStage.objects.select_related("lifecycle", "stage").filter(project=project).first()
+
+
+def lifecycle_stages(*, lifecycle: Lifecycle) -> list[Stage]:
+    return list(Stage.objects.filter(lifecycle=lifecycle).order_by("order"))
+
+
+def project_gate_passed(*, project: Project, stage: str) -> bool:
+    """Whether the project reached or passed `stage` through a Go decision (or `stage`
+    is where every project starts). Deployments ask this about "Production"."""
+    state = project_stage_state(project=project)
+    if state is None:
+        return False
+    named = Stage.objects.filter(lifecycle_id=state.lifecycle_id, name__iexact=stage).first()
+    if named is None:
+        return False
+    if state.stage.order < named.order:
+        return False
+    first_order = (
+        Stage.objects.filter(lifecycle_id=state.lifecycle_id).order_by("order").values_list("order", flat=True)
+    )
+    if named.order == first_order.first():
+        return True
+    return GateDecision.objects.filter(
+        gate__project=project, verdict="go", to_stage__lifecycle_id=state.lifecycle_id, to_stage__order__gte=named.order
+    ).exists()

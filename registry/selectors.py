@@ -17,9 +17,13 @@ from projects.selectors import project_visible_ids
 from registry.models import ModelAlias, ModelVersion, RegisteredModel
 
 
-def resolve_model_name(*, user: User, full_name: str, min_role: str = Role.VIEWER) -> tuple[Project, str]:
+def resolve_model_name(
+    *, user: User, full_name: str, min_role: str = Role.VIEWER, create_personal: bool = False
+) -> tuple[Project, str]:
     try:
-        return resolve_experiment_name(user=user, full_name=full_name, min_role=min_role)
+        return resolve_experiment_name(
+            user=user, full_name=full_name, min_role=min_role, create_personal=create_personal
+        )
     except ValidationFailed:
         raise ValidationFailed("Registered model name cannot be empty.")
 

@@ -171,9 +171,9 @@ def _provenance(run: Run | None) -> dict:
     tags = dict(RunTag.objects.filter(run=run, key__in=SOURCE_TAG_KEYS).values_list("key", "value"))
     params = dict(Param.objects.filter(run=run).order_by("key").values_list("key", "value"))
     digests = [
-        {"name": name, "digest": digest, "context": (tags_json or {}).get("mlflow.data.context", "")}
-        for name, digest, tags_json in run.dataset_inputs.order_by("pk").values_list(
-            "dataset__name", "dataset__digest", "tags"
+        {"name": name, "digest": digest, "context": context}
+        for name, digest, context in run.dataset_inputs.order_by("pk").values_list(
+            "dataset__name", "dataset__digest", "context"
         )
     ]
     return {

@@ -53,6 +53,8 @@ def project_edit(request, slug: str):
 
 @login_required
 def project_detail(request, slug: str):
+    from frontend.views.dashboard import dashboard_context
+
     project = _project(request, slug)
     return render(
         request,
@@ -63,6 +65,7 @@ def project_detail(request, slug: str):
             "is_owner": project.my_role == Role.OWNER,
             "member_form": MemberForm(),
             "roles": Role.choices,
+            **dashboard_context(request, project),
         },
     )
 
@@ -78,6 +81,8 @@ def project_members(request, slug: str):
         if membership is not None:
             messages.success(request, f"{membership.user.username} joined as {membership.get_role_display()}.")
             return redirect("project-detail", slug=project.slug)
+    from frontend.views.dashboard import dashboard_context
+
     return render(
         request,
         "frontend/projects/detail.html",
@@ -87,6 +92,7 @@ def project_members(request, slug: str):
             "is_owner": True,
             "member_form": form,
             "roles": Role.choices,
+            **dashboard_context(request, project),
         },
     )
 

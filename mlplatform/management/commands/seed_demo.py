@@ -1,6 +1,6 @@
 """Demo data for `make run`: an admin, two colleagues and a demo project. Idempotent:
-running it again changes nothing that exists. Later sections add their own demo data
-through the `demo_steps` list below."""
+running it again changes nothing that exists. Each section's demo data lives in its
+app's `demo.py` and is called from `handle()`."""
 
 import os
 
@@ -8,6 +8,9 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from deployments import demo as deployments_demo
+from experiments import demo as tracking_demo
+from ideation import demo as ideation_demo
+from jobs import demo as jobs_demo
 from mlplatform.models import User
 from mlplatform.roles import Role
 from projects import services as project_services
@@ -49,7 +52,10 @@ class Command(BaseCommand):
         with transaction.atomic():
             admin = demo_users()
             project = demo_project(admin)
-            deployments_demo.seed(admin, project)
+            ideation_demo.seed(admin, project)
+        tracking_demo.seed(admin, project)
+        jobs_demo.seed(admin, project)  # outside the transaction: the demo jobs really run
+        deployments_demo.seed(admin, project)  # serves the registry's demo model
         self.stdout.write(
             "Demo ready. Log in at http://127.0.0.1:8000/accounts/login/ as "
             f"admin / {DEMO_PASSWORD} (also alice and bob, same password)."

@@ -40,6 +40,9 @@ def project_create(
     except IntegrityError as exc:  # a concurrent create took the slug between check and insert
         raise AlreadyExists(f"A project with the slug '{slug}' already exists.") from exc
     Membership.objects.create(project=project, user=owner, role=Role.OWNER)
+    from projects.services.gates import project_lifecycle_state
+
+    project_lifecycle_state(project=project)
     audit_record(
         actor=owner,
         action="project.create",

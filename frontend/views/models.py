@@ -1,0 +1,62 @@
+"""Model registry pages: the models I can see, one model's versions and aliases, and a
+version's provenance (version -> run -> datasets -> code)."""
+
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import render
+
+from frontend.views.common import get_or_404
+from frontend.views.experiments import tracking_uri
+from mlplatform.errors import PermissionDenied as NotAllowed
+from registry import selectors_ui
+
+
+def _call(fn, **kwargs):
+    try:
+        return get_or_404(fn, **kwargs)
+    except NotAllowed as exc:
+        raise PermissionDenied(exc.message) from exc
+
+
+@login_required
+def model_list(request):
+    models = list(selectors_ui.model_overview(user=request.user)[:500])
+    return render(request, "frontend/models/list.html", {"models": models, "tracking_uri": tracking_uri(request)})
+
+
+@login_required
+def model_detail(request, slug: str, name: str):
+    model = _call(selectors_ui.model_get, user=request.user, project_slug=slug, name=name)
+    versions = selectors_ui.version_list(model=model)
+    return render(
+        request,
+        "frontend/models/detail.html",
+        {"model": model, "project": model.project, "versions": versions, "aliases": list(model.aliases.all())},
+    )
+
+
+@login_required
+def model_version(request, slug: str, name: str, version: int):
+    model = _call(selectors_ui.model_get, user=request.user, project_slug=slug, name=name)
+    provenance = _call(selectors_ui.version_provenance, model=model, version=version)
+    current = {(d.dataset.name, d.dataset.digest): d for d in provenance.datasets}
+    frozen = [
+        {**d, "input": current.get((d.get("name"), d.get("digest")))} for d in provenance.version.dataset_digests or []
+    ]
+    return render(
+        request,
+        "frontend/models/version.html",
+        {
+            "model": model,
+            "project": model.project,
+            "mv": provenance.version,
+            "prov": provenance,
+            "datasets": frozen,
+            "params": sorted((provenance.version.params or {}).items()),
+            "code": sorted(provenance.code.items()),
+            "commit": provenance.code.get("mlflow.source.git.commit", ""),
+            "repo": provenance.code.get("mlflow.source.git.repoURL", ""),
+            "source_name": provenance.code.get("mlflow.source.name", ""),
+            "aliases": sorted(a.alias for a in provenance.version.aliases.all()),
+        },
+    )

@@ -1,0 +1,294 @@
+"""Runs one job attempt: claim it, prepare its work dir, environment, run and token,
+hand it to the executor, and record what happened. Called by job_run_task."""
+
+from datetime import UTC, datetime
+import json
+import logging
+from pathlib import Path
+import shutil
+import sys
+import time
+from typing import Any
+
+from django.conf import settings
+from django.utils import timezone
+
+from jobs import spec, tracking
+from jobs.executors import ExecutionContext, InfrastructureError, Outcome, get_executor
+from jobs.executors.docker import SHIM_DIR, SHIM_MOUNT, WORKDIR
+from jobs.models import Executor, Job, JobStatus, Reason
+from jobs.services import jobs as job_services
+from jobs.services.logs import job_log_append, job_metrics_record, secrets_of
+from jobs.services.sweeps import sweep_advance
+from mlplatform import services as core_services
+
+logger = logging.getLogger(__name__)
+
+FLUSH_SECONDS = 0.2
+FLUSH_LINES = 2000
+CANCEL_CHECK_SECONDS = 0.5
+HEARTBEAT_SECONDS = 5.0
+TRACKING_FILE = ".mlp/tracking.jsonl"
+
+
+def work_root(job: Job) -> Path:
+    return Path(settings.DATA_DIR) / "jobs" / str(job.pk)
+
+
+def prepare_workdir(job: Job) -> Path:
+    """A fresh work dir per attempt; code, params.json and the tracking file go in."""
+    workdir = work_root(job) / "work"
+    if workdir.exists():
+        shutil.rmtree(workdir)
+    (workdir / ".mlp").mkdir(parents=True)
+    (workdir / "artifacts").mkdir()
+    if job.bundle:
+        spec.extract_bundle(job.bundle, str(workdir))
+    if job.script:
+        (workdir / "main.py").write_text(job.script, encoding="utf-8")
+    (workdir / "params.json").write_text(json.dumps(job.params), encoding="utf-8")
+    (workdir / TRACKING_FILE).touch()
+    return workdir
+
+
+def job_command(job: Job) -> list[str]:
+    """The command, then each param as `--name value`."""
+    args = list(job.command)
+    for name, value in job.params.items():
+        args += [f"--{name}", str(value)]
+    return args
+
+
+def job_env(job: Job, workdir: Path, token: str) -> dict[str, str]:
+    """Nothing of the worker's environment leaks in: only what the job needs."""
+    docker = job.executor == Executor.DOCKER
+    inside = Path(WORKDIR) if docker else workdir
+    venv_bin = str(Path(sys.executable).parent)
+    threads = str(max(1, int(job.cpus)))
+    env = {
+        "PATH": "/usr/local/bin:/usr/bin:/bin" if docker else f"{venv_bin}:/usr/local/bin:/usr/bin:/bin",
+        "HOME": "/tmp" if docker else str(workdir),  # noqa: S108 - inside the container
+        "LANG": "C.UTF-8",
+        "PYTHONUNBUFFERED": "1",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "PYTHONPATH": SHIM_MOUNT if docker else str(SHIM_DIR),
+        "OMP_NUM_THREADS": threads,
+        "OPENBLAS_NUM_THREADS": threads,
+        "MLP_JOB_ID": str(job.pk),
+        "MLP_TRACKING_FILE": str(inside / TRACKING_FILE),
+        "MLFLOW_TRACKING_URI": getattr(settings, "MLP_PUBLIC_URL", "http://127.0.0.1:8000"),
+        "MLFLOW_RUN_ID": job.run_id,
+        "MLFLOW_EXPERIMENT_NAME": job.experiment_name,
+    }
+    if token:
+        env["MLFLOW_TRACKING_TOKEN"] = token
+    return {**job.env, **job.secret_env, **env}
+
+
+class RunnerSink:
+    """Batches lines and metrics into the database, heart-beats, watches for cancel,
+    and tails the job's tracking file."""
+
+    def __init__(self, job: Job, workdir: Path, run: Any, secrets: list[str]):
+        self.job, self.workdir, self.run, self.secrets = job, workdir, run, secrets
+        self.pending: list[str] = []
+        self.seq = job.log_lines
+        self.last_flush = self.last_cancel_check = self.last_beat = time.monotonic()
+        self.tracking_offset = 0
+        self.cancel_by = ""
+
+    def started(self, *, pid: int | None = None, container_id: str = "") -> None:
+        job_services.job_transition(
+            job=self.job,
+            to=JobStatus.RUNNING,
+            reason=Reason.STARTED,
+            message=f"pid {pid}" if pid else f"container {container_id[:12]}",
+            started_at=timezone.now(),
+            pid=pid,
+            container_id=container_id,
+        )
+
+    def line(self, text: str) -> None:
+        self.pending.append(text)
+        if len(self.pending) >= FLUSH_LINES:
+            self.flush()
+
+    def samples(self, points: list[tuple[str, float]]) -> None:
+        now = timezone.now()
+        step = int(time.time())
+        job_metrics_record(job=self.job, points=[(k, v, step, now) for k, v in points])
+        tracking.run_log(run=self.run, metrics=_metric_dicts(points, step), params={}, tags={})
+
+    def flush(self) -> None:
+        if self.pending:
+            lines, self.pending = self.pending, []
+            self.seq = job_log_append(job=self.job, start_seq=self.seq, lines=lines, secrets=self.secrets)
+        self.last_flush = time.monotonic()
+
+    def tick(self) -> bool:
+        now = time.monotonic()
+        if self.pending and now - self.last_flush >= FLUSH_SECONDS:
+            self.flush()
+        if now - self.last_beat >= HEARTBEAT_SECONDS:
+            job_services.job_heartbeat(job_id=self.job.pk)
+            self.last_beat = now
+        if now - self.last_cancel_check >= CANCEL_CHECK_SECONDS:
+            self.last_cancel_check = now
+            self.read_tracking()
+            return self.should_stop()
+        return False
+
+    def should_stop(self) -> bool:
+        row = Job.objects.filter(pk=self.job.pk).values(
+            "status", "cancel_requested_at", "cancel_requested_by__username"
+        )
+        current = row.first()
+        if current is None or current["status"] not in (JobStatus.STARTING, JobStatus.RUNNING):
+            self.cancel_by = "the job was taken over by the reconciler"
+            return True
+        if current["cancel_requested_at"] is not None:
+            self.cancel_by = f"cancelled by {current['cancel_requested_by__username'] or 'someone'}"
+            return True
+        return False
+
+    def read_tracking(self) -> None:
+        path = self.workdir / TRACKING_FILE
+        try:
+            with open(path, "rb") as handle:
+                handle.seek(self.tracking_offset)
+                data = handle.read(4 * 1024 * 1024)
+        except OSError:
+            return
+        complete = data[: data.rfind(b"\n") + 1]
+        self.tracking_offset += len(complete)
+        records = [_parse(raw) for raw in complete.splitlines()]
+        self.ingest([r for r in records if r])
+
+    def ingest(self, records: list[dict]) -> None:
+        metrics = [r for r in records if r.get("type") == "metric"]
+        params = {r["key"]: r["value"] for r in records if r.get("type") == "param"}
+        tags = {r["key"]: r["value"] for r in records if r.get("type") == "tag"}
+        if metrics:
+            job_metrics_record(job=self.job, points=[_point(m) for m in metrics])
+        if metrics or params or tags:
+            dicts = [{"key": m["key"], "value": m["value"], "step": m["step"], "timestamp": m["ts"]} for m in metrics]
+            tracking.run_log(run=self.run, metrics=dicts, params=params, tags=tags)
+
+
+def _parse(raw: bytes) -> dict | None:
+    try:
+        record = json.loads(raw)
+        if record.get("type") == "metric":
+            record["value"], record["step"], record["ts"] = (
+                float(record["value"]),
+                int(record["step"]),
+                int(record["ts"]),
+            )
+        return record if isinstance(record.get("key", ""), str) else None
+    except (ValueError, TypeError, KeyError, AttributeError):
+        return None
+
+
+def _point(m: dict) -> tuple[str, float, int, datetime]:
+    return (m["key"], m["value"], m["step"], datetime.fromtimestamp(m["ts"] / 1000, tz=UTC))
+
+
+def _metric_dicts(points: list[tuple[str, float]], step: int) -> list[dict]:
+    ts = int(time.time() * 1000)
+    return [{"key": k, "value": v, "step": step, "timestamp": ts} for k, v in points]
+
+
+def job_execute(*, job_id: int, worker: str) -> str:
+    """One attempt of the job, if it is still queued. Returns what happened."""
+    job = Job.objects.select_related("project", "created_by", "image", "sweep").filter(pk=job_id).first()
+    if job is None or job.status != JobStatus.QUEUED:
+        return "skipped"
+    if not job_services.job_attempt_started(job=job, worker=worker):
+        return "skipped"
+    token_id, run = None, None
+    try:
+        run = _start_run(job)
+        token_id, raw = _token(job)
+        outcome = _execute(job, raw, run)
+    except InfrastructureError as exc:
+        outcome = _infrastructure_failure(job, str(exc))
+    except Exception as exc:
+        logger.exception("job %s failed in the platform", job.pk)
+        outcome = Outcome(JobStatus.FAILED, Reason.INFRASTRUCTURE, None, f"platform error: {exc}"[:500])
+    finally:
+        if token_id is not None:
+            core_services.api_token_revoke(token_id=token_id, actor=job.created_by)
+    _finish(job, outcome, run)
+    return outcome.status
+
+
+def _start_run(job: Job) -> Any:
+    run = tracking.run_start(job=job, parent_run=tracking.sweep_parent(job))
+    if run is not None:
+        job.run_id = tracking.run_identifier(run)
+        Job.objects.filter(pk=job.pk).update(run_id=job.run_id)
+        params = {**job.params, "mlp.command": json.dumps(job.command)[:500]}
+        tracking.run_log(run=run, metrics=[], params=params, tags={})
+    return run
+
+
+def _token(job: Job) -> tuple[int | None, str]:
+    token, raw = core_services.api_token_create(
+        user=job.created_by, name=f"job #{job.pk}", project=job.project, expires_in_days=1
+    )
+    Job.objects.filter(pk=job.pk).update(token_id=token.pk)
+    return token.pk, raw
+
+
+def _execute(job: Job, token: str, run: Any) -> Outcome:
+    workdir = prepare_workdir(job)
+    ctx = ExecutionContext(
+        workdir=workdir,
+        command=job_command(job),
+        env=job_env(job, workdir, token),
+        memory_mb=job.memory_mb,
+        cpus=job.cpus,
+        gpus=job.gpus,
+        timeout_seconds=job.timeout_seconds,
+        network=job.network,
+        image=job.image.name if job.image else "",
+        job_id=job.pk,
+    )
+    sink = RunnerSink(job, workdir, run, secrets_of(job, [token]))
+    try:
+        outcome = get_executor(job.executor).run(ctx, sink)
+    finally:
+        sink.flush()
+        sink.read_tracking()
+    if outcome.status == JobStatus.CANCELLED:
+        outcome.message = sink.cancel_by or outcome.message
+    return outcome
+
+
+def _infrastructure_failure(job: Job, message: str) -> Outcome:
+    job.refresh_from_db()
+    if job.attempt <= job.max_retries and job_services.job_transition(
+        job=job, to=JobStatus.QUEUED, reason=Reason.RETRY, message=f"retry after: {message}"[:500]
+    ):
+        job_services.job_dispatch(job=job)
+        return Outcome(JobStatus.QUEUED, Reason.RETRY, None, message)
+    return Outcome(JobStatus.FAILED, Reason.INFRASTRUCTURE, None, message[:500])
+
+
+def _finish(job: Job, outcome: Outcome, run: Any) -> None:
+    job.refresh_from_db()
+    if outcome.status == JobStatus.QUEUED:
+        return
+    if job.status in (JobStatus.STARTING, JobStatus.RUNNING):
+        job_services.job_transition(
+            job=job,
+            to=outcome.status,
+            reason=outcome.reason,
+            message=outcome.message,
+            exit_code=outcome.exit_code,
+            pid=None,
+        )
+    tracking.run_store_artifacts(run=run, folder=work_root(job) / "work" / "artifacts")
+    tracking.run_finish(run=run, status=job.status)
+    if job.sweep_id:
+        sweep_advance(sweep_id=job.sweep_id)

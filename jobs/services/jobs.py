@@ -1,0 +1,279 @@
+"""Submitting, dispatching, transitioning, cancelling and rerunning jobs."""
+
+from datetime import datetime
+import logging
+from pathlib import Path
+from typing import Any
+import uuid
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from jobs import events as job_events
+from jobs import spec
+from jobs.models import TERMINAL, TRANSITIONS, Executor, Job, JobEvent, JobImage, JobStatus, Reason, Sweep
+from mlplatform.audit import audit_record
+from mlplatform.errors import InvalidState, PermissionDenied, ValidationFailed
+from mlplatform.models import User
+from projects.models import Project
+
+logger = logging.getLogger(__name__)
+
+SPEC_FIELDS = [
+    "name",
+    "experiment_name",
+    "executor",
+    "command",
+    "script",
+    "params",
+    "env",
+    "cpus",
+    "memory_mb",
+    "gpus",
+    "timeout_seconds",
+    "network",
+    "queue",
+    "max_retries",
+]
+
+
+def bundle_dir() -> Path:
+    path = Path(settings.DATA_DIR) / "jobs" / "bundles"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _store_bundle(data: bytes, filename: str) -> str:
+    kind = spec.check_bundle(data, filename)
+    # The server chooses the path; the uploaded name is kept only for display.
+    path = bundle_dir() / f"{uuid.uuid4().hex}.{kind}"
+    path.write_bytes(data)
+    return str(path)
+
+
+def _image_for(executor: str, image: str | None) -> JobImage | None:
+    if executor == Executor.LOCAL:
+        return None
+    name = (image or getattr(settings, "MLP_JOB_DEFAULT_IMAGE", "")).strip()
+    found = JobImage.objects.filter(name=name, is_active=True).first()
+    if found is None:
+        raise ValidationFailed(f"The image '{name}' is not on the platform's allow-list of job images.")
+    return found
+
+
+def _check_queue(queue: str) -> str:
+    allowed = getattr(settings, "MLP_JOB_QUEUES", ["jobs"])
+    if queue not in allowed:
+        raise ValidationFailed(f"Unknown queue '{queue}'; choose one of {', '.join(allowed)}.")
+    return queue
+
+
+def _default_command(executor: str, image: JobImage | None, script: str, command: Any) -> list[str]:
+    if command in (None, "", []) and script:
+        return [image.python if image else "python", "main.py"]
+    return spec.clean_command(command)
+
+
+@transaction.atomic
+def job_submit(
+    *,
+    project: Project,
+    user: User,
+    name: str = "",
+    command: Any = None,
+    executor: str = Executor.LOCAL,
+    image: str | None = None,
+    script: str = "",
+    bundle: bytes | None = None,
+    bundle_name: str = "",
+    params: Any = None,
+    env: Any = None,
+    secret_env: Any = None,
+    resources: Any = None,
+    network: bool = False,
+    queue: str = "jobs",
+    max_retries: int = 1,
+    experiment_name: str = "Default",
+    sweep: Sweep | None = None,
+    rerun_of: Job | None = None,
+    dispatch: bool = True,
+) -> Job:
+    """Validates the whole spec first: a refused job stores and queues nothing."""
+    if executor not in Executor.values:
+        raise ValidationFailed(f"Unknown executor '{executor}'; choose local or docker.")
+    if network and not getattr(settings, "MLP_JOB_ALLOW_NETWORK", False):
+        raise PermissionDenied("This platform's policy does not allow jobs to reach the network.")
+    if not 0 <= int(max_retries) <= 5:
+        raise ValidationFailed("max_retries must be between 0 and 5.")
+    job_image = _image_for(executor, image)
+    script = spec.clean_script(script)
+    if script and bundle:
+        raise ValidationFailed("Give either an inline script or a code bundle, not both.")
+    args = _default_command(executor, job_image, script, command)
+    resources_spec = spec.clean_resources(resources)
+    env_spec = spec.clean_env(env, secret_env)
+    clean_params = spec.clean_params(params)
+    bundle_path = _store_bundle(bundle, bundle_name) if bundle else ""
+    job = Job.objects.create(
+        project=project,
+        created_by=user,
+        name=(name or "").strip()[:200] or Path(args[-1]).name[:200] or "job",
+        experiment_name=(experiment_name or "Default").strip()[:200] or "Default",
+        executor=executor,
+        image=job_image,
+        command=args,
+        script=script,
+        bundle=bundle_path,
+        bundle_name=bundle_name[:255],
+        params=clean_params,
+        env=env_spec.plain,
+        secret_env=env_spec.secret,
+        cpus=resources_spec.cpus,
+        memory_mb=resources_spec.memory_mb,
+        gpus=resources_spec.gpus,
+        timeout_seconds=resources_spec.timeout_seconds,
+        network=bool(network),
+        queue=_check_queue(queue),
+        max_retries=int(max_retries),
+        sweep=sweep,
+        rerun_of=rerun_of,
+    )
+    JobEvent.objects.create(job=job, to_status=JobStatus.QUEUED, reason=Reason.SUBMITTED, actor=user)
+    audit_record(
+        actor=user,
+        action="job.submit",
+        target=job,
+        project_id=project.pk,
+        after={"name": job.name, "executor": executor, "command": args, "secret_env": sorted(env_spec.secret)},
+    )
+    job_events.publish_status(job)
+    if dispatch:
+        job_dispatch(job=job)
+    return job
+
+
+def job_dispatch(*, job: Job) -> None:
+    """Sends the job's message after commit. Sending twice is harmless: the task starts
+    a job only by moving it out of `queued` with a compare-and-set."""
+    Job.objects.filter(pk=job.pk).update(dispatched_at=timezone.now())
+    job_id, queue = job.pk, job.queue
+    transaction.on_commit(lambda: send_job_message(job_id, queue))
+
+
+def send_job_message(job_id: int, queue: str) -> None:
+    from jobs.tasks import job_run_task
+
+    try:
+        job_run_task.apply_async(args=[job_id], queue=queue)
+    except Exception:  # the broker may be down: the reconciler re-sends from the database
+        logger.exception("sending job %s to the broker failed; the reconciler will retry", job_id)
+
+
+def job_transition(
+    *,
+    job: Job,
+    to: str,
+    reason: str,
+    message: str = "",
+    actor: User | None = None,
+    from_status: str | None = None,
+    **fields: Any,
+) -> bool:
+    """Moves the job from its current status (or `from_status`) to `to` with a
+    compare-and-set: False when someone else changed it first. Updates `job` in place."""
+    old = from_status or job.status
+    if to not in TRANSITIONS[old]:
+        raise InvalidState(f"A {old} job cannot become {to}.")
+    now = timezone.now()
+    values: dict[str, Any] = {"status": to, "reason": reason, "message": message[:500], **fields}
+    if to in TERMINAL:
+        values.setdefault("finished_at", now)
+    with transaction.atomic():
+        if not Job.objects.filter(pk=job.pk, status=old).update(**values):
+            return False
+        JobEvent.objects.create(
+            job_id=job.pk, from_status=old, to_status=to, reason=reason, message=message[:500], actor=actor
+        )
+        if any(hasattr(value, "resolve_expression") for value in values.values()):
+            job.refresh_from_db()
+        else:
+            for key, value in values.items():
+                setattr(job, key, value)
+        job_events.publish_status(job)
+    return True
+
+
+def job_heartbeat(*, job_id: int) -> datetime:
+    now = timezone.now()
+    Job.objects.filter(pk=job_id).update(heartbeat_at=now)
+    return now
+
+
+@transaction.atomic
+def job_cancel(*, job: Job, actor: User) -> Job:
+    """A queued job is cancelled at once; a starting or running one is flagged, and its
+    runner stops the process or container within a couple of seconds."""
+    job.refresh_from_db()
+    if job.is_terminal:
+        raise InvalidState(f"The job already ended ({job.get_status_display().lower()}).")
+    who = f"cancelled by {actor.username}"
+    if job.status == JobStatus.QUEUED and job_transition(
+        job=job, to=JobStatus.CANCELLED, reason=Reason.CANCELLED, message=who, actor=actor
+    ):
+        pass
+    else:
+        Job.objects.filter(pk=job.pk, cancel_requested_at__isnull=True).update(
+            cancel_requested_at=timezone.now(), cancel_requested_by=actor
+        )
+        job.refresh_from_db()
+    audit_record(actor=actor, action="job.cancel", target=job, project_id=job.project_id, after={"status": job.status})
+    return job
+
+
+def job_rerun(*, job: Job, user: User, changes: dict[str, Any] | None = None) -> Job:
+    """A new job with this job's spec, code and secrets, plus `changes` (any job_submit
+    argument). Secret values are carried over without ever leaving the server."""
+    changes = dict(changes or {})
+    base: dict[str, Any] = {
+        "name": job.name,
+        "command": job.command,
+        "executor": job.executor,
+        "image": job.image.name if job.image else None,
+        "script": job.script,
+        "params": job.params,
+        "env": job.env,
+        "secret_env": job.secret_env,
+        "resources": {
+            "cpus": job.cpus,
+            "memory_mb": job.memory_mb,
+            "gpus": job.gpus,
+            "timeout_seconds": job.timeout_seconds,
+        },
+        "network": job.network,
+        "queue": job.queue,
+        "max_retries": job.max_retries,
+        "experiment_name": job.experiment_name,
+    }
+    if "bundle" not in changes and job.bundle and "script" not in changes:
+        base["bundle"] = Path(job.bundle).read_bytes()
+        base["bundle_name"] = job.bundle_name
+    if isinstance(changes.get("params"), dict):
+        changes["params"] = {**job.params, **changes["params"]}
+    if isinstance(changes.get("resources"), dict):
+        changes["resources"] = {**base["resources"], **changes["resources"]}
+    return job_submit(project=job.project, user=user, rerun_of=job, **{**base, **changes})
+
+
+def job_attempt_started(*, job: Job, worker: str) -> bool:
+    """queued -> starting for this worker; False when another worker has it."""
+    return job_transition(
+        job=job,
+        to=JobStatus.STARTING,
+        reason=Reason.DISPATCHED,
+        message=f"attempt {job.attempt + 1} on {worker}",
+        worker=worker[:255],
+        heartbeat_at=timezone.now(),
+        attempt=F("attempt") + 1,
+    )

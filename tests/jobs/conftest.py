@@ -1,0 +1,54 @@
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from jobs import runner, services
+from mlplatform.roles import Role
+from tests.factories import UserFactory, make_project
+
+
+@pytest.fixture
+def scientist(db):
+    return UserFactory()
+
+
+@pytest.fixture
+def job_project(scientist):
+    return make_project(owner=scientist)
+
+
+@pytest.fixture
+def data_dir(settings, tmp_path):
+    settings.DATA_DIR = tmp_path
+    return tmp_path
+
+
+@pytest.fixture
+def submit(job_project, scientist, data_dir):
+    """Submits a local job without dispatching it; run it with `execute`."""
+
+    def make(script: str = "print('hello')", **kwargs):
+        kwargs.setdefault("dispatch", False)
+        return services.job_submit(project=job_project, user=scientist, script=textwrap.dedent(script), **kwargs)
+
+    return make
+
+
+def execute(job):
+    runner.job_execute(job_id=job.pk, worker="test-worker")
+    job.refresh_from_db()
+    return job
+
+
+def viewer_of(project):
+    viewer = UserFactory()
+    from projects import services as project_services
+
+    project_services.membership_add(project=project, username=viewer.username, role=Role.VIEWER, actor=project.owner)
+    return viewer
+
+
+__all__ = ["execute", "os", "subprocess", "sys", "viewer_of"]
