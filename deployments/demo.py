@@ -2,9 +2,10 @@
 endpoint with a canary, and a small traffic generator (a periodic task, embedded mode
 only) that sends predictions and ground truth, so the dashboard moves.
 
-Uses the demo project's registered model `pump-failure` if one exists; otherwise it
-trains two small versions on synthetic sensor data and registers them, saved in
-MLflow's format (skops) without needing mlflow installed."""
+Serves the registry's demo model (`pump-failure-classifier`, logged by the tracking
+demo through the real mlflow client): version 1 as champion, the latest as a 30%
+canary. Without it, it trains two small versions on synthetic sensor data and
+registers them, saved in MLflow's format (skops) without needing mlflow installed."""
 
 import json
 import logging
@@ -26,6 +27,37 @@ logger = logging.getLogger(__name__)
 ENDPOINT_SLUG = "pump-failure"
 MODEL_NAME = "pump-failure"
 FEATURES = ["vibration_mm_s", "temperature_c", "pressure_bar", "rpm"]
+
+
+# The tracking demo's model (experiments/demo.py): its features and how its synthetic
+# labels are made (experiments/demo_scripts/pump_client.py), so ground truth is sane.
+REGISTRY_FEATURES = ["vibration_rms", "bearing_temp_c", "pressure_bar", "flow_m3h", "rpm", "hours_since_service"]
+
+
+def _registry_sensors(rng: random.Random, n: int, shift: float = 0.0) -> tuple[list[list[float]], list[int]]:
+    rows, labels = [], []
+    for _ in range(n):
+        vibration = rng.gammavariate(2.0, 1.2) + shift
+        temperature, pressure = rng.gauss(62, 8), rng.gauss(6, 0.8)
+        flow, rpm, hours = rng.gauss(120, 15), rng.gauss(2900, 120), rng.uniform(0, 4000)
+        risk = 0.9 * (vibration - 2.4) + 0.12 * (temperature - 62) + 0.0009 * (hours - 2000) - 0.4 * (pressure - 6)
+        rows.append([vibration, temperature, pressure, flow, rpm, hours])
+        labels.append(int(risk + rng.gauss(0, 0.9) > 1.1))
+    return rows, labels
+
+
+def _registry_demo_versions(project: Project) -> list:
+    from experiments.demo import DEMO_MODEL
+    from registry.models import RegisteredModel
+
+    model = RegisteredModel.objects.filter(project=project, name=DEMO_MODEL).first()
+    return list(model.versions.order_by("version")) if model is not None else []
+
+
+def _generator(model_name: str):
+    from experiments.demo import DEMO_MODEL
+
+    return (REGISTRY_FEATURES, _registry_sensors) if model_name == DEMO_MODEL else (FEATURES, _sensors)
 
 
 def _sensors(rng: random.Random, n: int, shift: float = 0.0) -> tuple[list[list[float]], list[int]]:
@@ -109,7 +141,11 @@ def _register_versions(admin: User, project: Project) -> list:
 def seed(admin: User, project: Project) -> None:
     if Endpoint.objects.filter(slug=ENDPOINT_SLUG).exists():
         return
-    versions = _register_versions(admin, project)
+    # The registry's demo model (logged by the real mlflow client) when the tracking
+    # demo made it; otherwise a small model of our own.
+    versions = _registry_demo_versions(project) or _register_versions(admin, project)
+    model_name = versions[0].registered_model.name
+    features, sensors = _generator(model_name)
     endpoint, _ = services.endpoint_create(
         project=project,
         actor=admin,
@@ -119,9 +155,9 @@ def seed(admin: User, project: Project) -> None:
         description="Scores sensor readings for the chance a pump fails this week (demo traffic in embedded mode).",
     )
     services.endpoint_update(endpoint=endpoint, actor=admin, policy={"min_feedback": 200, "offline_metric": "accuracy"})
-    rows, _ = _sensors(random.Random(7), 500)
-    reference = {f: [r[i] for r in rows] for i, f in enumerate(FEATURES)}
-    name = f"{project.slug}/{MODEL_NAME}"
+    rows, _ = sensors(random.Random(7), 500)
+    reference = {f: [r[i] for r in rows] for i, f in enumerate(features)}
+    name = f"{project.slug}/{model_name}"
     services.revision_deploy(
         endpoint=endpoint, actor=admin, model_name=name, version=versions[0].version,
         reference=reference, gate_override_reason="demo data",
@@ -141,9 +177,10 @@ def traffic_burst(*, base_url: str, requests: int = 20) -> int:
         return 0
     rng = random.Random()
     answered = 0
+    features, sensors = _generator(endpoint.champion.model_name)
     for _ in range(requests):
-        rows, labels = _sensors(rng, rng.randint(1, 5), shift=rng.random() * 1.5)
-        body = json.dumps({"dataframe_split": {"columns": FEATURES, "data": rows}}).encode()
+        rows, labels = sensors(rng, rng.randint(1, 5), shift=rng.random() * 0.6)
+        body = json.dumps({"dataframe_split": {"columns": features, "data": rows}}).encode()
         try:
             request_id = _post(f"{base_url}/serve/{ENDPOINT_SLUG}/invocations", body)
         except OSError:
