@@ -320,14 +320,7 @@ def _log_params(run: Run, pairs: list[tuple[str, str]]) -> None:
 def _log_metrics(run: Run, points: list[tuple[str, float, int, int, str]]) -> None:
     if not points:
         return
-    rows = []
-    best: dict[str, tuple[float, int, int]] = {}
-    for key, value, step, ts, model_id in points:
-        nan = value != value  # NaN; faster than math.isnan on a hot loop
-        rows.append((run.pk, key, 0.0 if nan else value, nan, step, ts, model_id))
-        current = best.get(key)
-        if current is None or _order_key(value, step, ts) > _order_key(*current):
-            best[key] = (value, step, ts)
+    rows, best = _rows_and_latest(run, points)
     _insert_points(rows)
     for run_id, key, value, nan, step, ts, model_id in rows:
         if model_id:  # a duplicate that was dropped still links the point to its model
@@ -335,6 +328,39 @@ def _log_metrics(run: Run, points: list[tuple[str, float, int, int, str]]) -> No
                 model_id=model_id
             )
     _update_latest(run, best)
+
+
+def _rows_and_latest(run: Run, points: list[tuple[str, float, int, int, str]]) -> tuple[list, dict]:
+    """Insertable rows, and the latest point per key within the batch."""
+    rows, best = [], {}
+    for key, value, step, ts, model_id in points:
+        nan = value != value  # NaN; cheaper than math.isnan in a hot loop
+        rows.append((run.pk, key, 0.0 if nan else value, nan, step, ts, model_id))
+        current = best.get(key)
+        if current is None or _order_key(value, step, ts) > _order_key(*current):
+            best[key] = (value, step, ts)
+    return rows, best
+
+
+def _log_metrics_one_statement(run: Run, points: list[tuple[str, float, int, int, str]]) -> None:
+    rows, best = _rows_and_latest(run, points)
+    latest_sql, latest_params = _latest_sql(run, best)
+    connection.ensure_connection()
+    with psycopg.Cursor(connection.connection) as raw:
+        # A data-modifying WITH runs exactly once, referenced or not.
+        raw.execute(
+            f"WITH points AS ({_points_sql()}) {latest_sql}",
+            [list(col) for col in zip(*rows, strict=True)] + latest_params,
+            binary=True,
+        )
+
+
+def _points_sql() -> str:
+    return (
+        f'INSERT INTO "{Metric._meta.db_table}" ({_METRIC_COLUMNS}) SELECT * FROM unnest('  # noqa: S608 (fixed text)
+        "%s::varchar[], %s::varchar[], %s::float8[], %s::bool[], %s::bigint[], %s::bigint[], %s::varchar[]"
+        ") ON CONFLICT DO NOTHING"
+    )
 
 
 _METRIC_COLUMNS = '"run_id", "key", "value", "is_nan", "step", "timestamp", "model_id"'
@@ -351,13 +377,7 @@ def _insert_points(rows: list[tuple]) -> None:
             # A server-side-binding cursor on the same connection and transaction: the
             # seven arrays travel in binary instead of being quoted into the SQL text.
             with psycopg.Cursor(connection.connection) as raw:
-                raw.execute(
-                    f'INSERT INTO "{table}" ({_METRIC_COLUMNS}) SELECT * FROM unnest('  # noqa: S608 (fixed text)
-                    "%s::varchar[], %s::varchar[], %s::float8[], %s::bool[], %s::bigint[], %s::bigint[], %s::varchar[]"
-                    ") ON CONFLICT DO NOTHING",
-                    columns,
-                    binary=True,
-                )
+                raw.execute(_points_sql(), columns, binary=True)
         else:
             cursor.executemany(
                 f'INSERT INTO "{table}" ({_METRIC_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s) '  # noqa: S608
@@ -378,34 +398,45 @@ WHERE (excluded."step", excluded."timestamp", CASE WHEN excluded."is_nan" THEN %
 """
 
 
-def _update_latest(run: Run, best: dict[str, tuple[float, int, int]]) -> None:
-    """One statement, safe under concurrent batches: the database keeps whichever point
-    is later by (step, timestamp, value), MLflow's order, with NaN lowest. The SQL text
-    is fixed; only the number of placeholder groups varies, every value is a parameter."""
+def _latest_sql(run: Run, best: dict[str, tuple[float, int, int]]) -> tuple[str, list]:
     params: list = []
     for key, (value, step, ts) in best.items():
         nan = math.isnan(value)
         params += [run.pk, key, 0.0 if nan else value, nan, step, ts]
     rows = ", ".join(["(%s, %s, %s, %s, %s, %s)"] * len(best))
+    return _UPSERT_LATEST.format(rows=rows), [*params, -math.inf, -math.inf]
+
+
+def _update_latest(run: Run, best: dict[str, tuple[float, int, int]]) -> None:
+    """One statement, safe under concurrent batches: the database keeps whichever point
+    is later by (step, timestamp, value), MLflow's order, with NaN lowest. The SQL text
+    is fixed; only the number of placeholder groups varies, every value is a parameter."""
+    sql, params = _latest_sql(run, best)
     with connection.cursor() as cursor:
-        cursor.execute(_UPSERT_LATEST.format(rows=rows), [*params, -math.inf, -math.inf])
+        cursor.execute(sql, params)
 
 
-@transaction.atomic
 def run_log_batch(*, run: Run, metrics: Iterable = (), params: Iterable = (), tags: Iterable = ()) -> None:
     """The hot path of tracking: a handful of queries whatever the batch size.
 
     Metrics are (key, value, step, timestamp_ms[, model_id]) tuples or MLflow dicts;
     params and tags are (key, value) pairs, {"key", "value"} dicts or a dict. Params are
-    immutable: re-logging the same value is fine, a different one is refused."""
+    immutable: re-logging the same value is fine, a different one is refused. All or
+    nothing: a refused batch writes nothing."""
     metrics, params, tags = list(metrics), _pairs(params), _pairs(tags)
     _check_batch_limits(len(metrics), len(params), len(tags))
     points = _metric_points(metrics)
     tag_pairs = _validated_tags(tags)
     _require_active(run)
-    _log_params(run, params)
-    _upsert_tags(run, tag_pairs)
-    _log_metrics(run, points)
+    if points and not params and not tag_pairs and connection.vendor == "postgresql" and not any(p[4] for p in points):
+        # Metrics alone on PostgreSQL: one statement, atomic by itself, so no BEGIN and
+        # COMMIT round trips (this is what log_metric and training loops send).
+        _log_metrics_one_statement(run, points)
+    else:
+        with transaction.atomic():
+            _log_params(run, params)
+            _upsert_tags(run, tag_pairs)
+            _log_metrics(run, points)
     if points and _metrics_publish_due(run.pk):
         publish_run(run, "run.metrics", {"run_id": run.pk, "keys": sorted({p[0] for p in points})})
 

@@ -138,3 +138,15 @@ def test_experiment_name_maps_to_project(user, project):
     stranger = UserFactory()
     with pytest.raises(NotFound):
         services.resolve_experiment_name(user=stranger, full_name=f"{project.slug}/x")
+
+
+def test_latest_metric_keeps_the_highest_step_whatever_the_order(experiment, user):
+    run = services.run_create(experiment=experiment, user=user)
+    services.run_log_batch(run=run, metrics=[("m", 5.0, 5, 10)])
+    services.run_log_batch(run=run, metrics=[("m", 3.0, 3, 20)])
+    services.run_log_batch(run=run, metrics=[("m", 5.0, 5, 10)])  # the same point again is kept once
+    latest = LatestMetric.objects.get(run=run, key="m")
+    assert (latest.step, latest.value) == (5, 5.0)
+    assert Metric.objects.filter(run=run, key="m").count() == 2
+    services.run_log_batch(run=run, metrics=[("m", 7.0, 6, 5)])
+    assert LatestMetric.objects.get(run=run, key="m").value == 7.0
