@@ -72,7 +72,7 @@ class JobForm(forms.Form):
     bundle = forms.FileField(required=False, help_text="A .zip or .tar.gz of your code (no links, no ../ paths).")
     command = forms.CharField(
         required=False,
-        help_text='Argument list as JSON, e.g. ["python", "train.py"]. Empty with a script: python main.py.',
+        help_text='Argument list as JSON, e.g. ["python", "train.py"]. Empty: python main.py.',
     )
     params = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 3}), required=False, help_text="name=value lines; passed as --name value."
