@@ -52,12 +52,18 @@ def wait_for(predicate, timeout: float) -> None:
 
 def first_line_latency(project, user, executor: str) -> float:
     from jobs import services
-    from jobs.models import JobLogLine
+    from jobs.models import TERMINAL, Job, JobLogLine
 
     started = time.monotonic()
     job = services.job_submit(project=project, user=user, script=SCRIPT, executor=executor)
     wait_for(lambda: JobLogLine.objects.filter(job=job).exists(), 60)
-    return time.monotonic() - started
+    elapsed = time.monotonic() - started
+    wait_for(lambda: Job.objects.get(pk=job.pk).status in TERMINAL, 60)
+    job.refresh_from_db()
+    where = job.container_id[:12] if executor == "docker" else f"pid {job.pid}"
+    if job.status != "succeeded" or (executor == "docker" and not job.container_id):
+        raise RuntimeError(f"job {job.pk} ({executor}) did not run as expected: {job.status} {job.message} {where}")
+    return elapsed
 
 
 def burst(project, user, count: int) -> tuple[float, int]:
@@ -144,3 +150,5 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+    sys.stdout.flush()
+    os._exit(0)  # the in-process worker's daemon threads need no orderly teardown

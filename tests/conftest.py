@@ -79,6 +79,18 @@ def live_asgi(transactional_db):
     yield f"http://127.0.0.1:{port}"
     server.should_exit = True
     thread.join(10)
+    _stop_serving_background()
+
+
+def _stop_serving_background() -> None:
+    """The serving plane inside the ASGI app starts a prediction-log drainer on its first
+    request; the server above runs without lifespan events, so stop it here, before the
+    test database is flushed under it."""
+    from mlplatform.asgi import serving_app
+
+    if serving_app._started is not None:
+        serving_app.spool.stop()
+        serving_app._loop = serving_app._started = None
 
 
 @pytest.fixture

@@ -76,11 +76,16 @@ def project_experiments(request, slug: str):
     )
 
 
+VIEWS = [("ACTIVE_ONLY", "Active runs"), ("DELETED_ONLY", "Deleted runs"), ("ALL", "All runs")]
+
+
 def _table_query(request) -> dict:
+    view = request.GET.get("view", "")
     return {
         "filter_string": request.GET.get("filter", "").strip(),
         "order_by": request.GET.get("order_by", "").strip(),
         "columns": request.GET.getlist("columns"),
+        "view_type": view if view in dict(VIEWS) else "ACTIVE_ONLY",
     }
 
 
@@ -93,7 +98,7 @@ def _sort_links(request, columns: list[str], current: str) -> dict[str, dict]:
     """For each sortable column: the URL that sorts by it (descending first for
     metrics, flipping on a second click) and the current direction arrow."""
     links = {}
-    base = {k: request.GET.getlist(k) for k in ("filter", "columns", "page_size")}
+    base = {k: request.GET.getlist(k) for k in ("filter", "columns", "page_size", "view")}
     for column in columns:
         ascending_first = not column.startswith("metrics.")
         asc, desc = f"{column} ASC", f"{column} DESC"
@@ -125,6 +130,10 @@ def experiment_runs(request, experiment_id: int):
             page_size=page_size,
             **query,
         )
+        if table.page > table.pages:  # an old link past the end shows the last page
+            table = selectors_ui.runs_table(
+                user=request.user, experiment_id=experiment_id, page=table.pages, page_size=page_size, **query
+            )
     except ValidationFailed as exc:
         # A typo in the search box is the user's to fix: show it, keep what they typed.
         error = exc.message
@@ -155,7 +164,7 @@ def _runs_context(request, table, query: dict, error: str | None) -> dict:
     order_names = {c.name: _order_name(c) for c in table.columns}
     builtin = {"name": "attributes.run_name", "status": "attributes.status", "start": "attributes.start_time"}
     links = _sort_links(request, [*builtin.values(), *order_names.values()], table.order_by)
-    keep = {k: request.GET.getlist(k) for k in ("filter", "order_by", "columns", "page_size")}
+    keep = {k: request.GET.getlist(k) for k in ("filter", "order_by", "columns", "page_size", "view")}
     chosen = {c.name for c in table.columns}
     return {
         "experiment": table.experiment,
@@ -171,7 +180,9 @@ def _runs_context(request, table, query: dict, error: str | None) -> dict:
         "page_sizes": PAGE_SIZES,
         "prev_url": _url(request.path, {**keep, "page": str(table.page - 1)}) if table.page > 1 else None,
         "next_url": _url(request.path, {**keep, "page": str(table.page + 1)}) if table.page < table.pages else None,
-        "csv_url": _url(f"{request.path}runs.csv", {k: keep[k] for k in ("filter", "order_by", "columns")}),
+        "csv_url": _url(f"{request.path}runs.csv", {k: keep[k] for k in ("filter", "order_by", "columns", "view")}),
+        "views": VIEWS,
+        "view": query["view_type"],
         "first_row": (table.page - 1) * table.page_size + 1 if table.runs else 0,
         "last_row": (table.page - 1) * table.page_size + len(table.runs),
     }

@@ -72,7 +72,7 @@ class JobForm(forms.Form):
     bundle = forms.FileField(required=False, help_text="A .zip or .tar.gz of your code (no links, no ../ paths).")
     command = forms.CharField(
         required=False,
-        help_text='Argument list as JSON, e.g. ["python", "train.py"]. Empty with a script: python main.py.',
+        help_text='Argument list as JSON, e.g. ["python", "train.py"]. Empty: python main.py.',
     )
     params = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 3}), required=False, help_text="name=value lines; passed as --name value."
@@ -219,7 +219,7 @@ def metric_figures(series: dict[str, list[tuple]]) -> list[dict]:
             x = [step for _ts, _v, step in points] if title == "Metrics" else [ts.isoformat() for ts, _v, _s in points]
             fig.add_trace(go.Scatter(x=x, y=[v for _ts, v, _s in points], name=key, mode="lines+markers"))
         fig.update_layout(
-            title=title, height=300, margin={"l": 40, "r": 10, "t": 40, "b": 30}, legend={"orientation": "h"}
+            title=title, height=320, margin={"l": 40, "r": 10, "t": 40, "b": 70}, legend={"orientation": "h"}
         )
         figures.append({"id": title.lower(), "json": fig.to_json()})
     return figures

@@ -70,8 +70,9 @@ def _check_queue(queue: str) -> str:
     return queue
 
 
-def _default_command(executor: str, image: JobImage | None, script: str, command: Any) -> list[str]:
-    if command in (None, "", []) and script:
+def _default_command(image: JobImage | None, has_code: bool, command: Any) -> list[str]:
+    """Code without a command runs its main.py."""
+    if command in (None, "", []) and has_code:
         return [image.python if image else "python", "main.py"]
     return spec.clean_command(command)
 
@@ -111,7 +112,7 @@ def job_submit(
     script = spec.clean_script(script)
     if script and bundle:
         raise ValidationFailed("Give either an inline script or a code bundle, not both.")
-    args = _default_command(executor, job_image, script, command)
+    args = _default_command(job_image, bool(script or bundle), command)
     resources_spec = spec.clean_resources(resources)
     env_spec = spec.clean_env(env, secret_env)
     clean_params = spec.clean_params(params)

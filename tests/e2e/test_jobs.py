@@ -110,3 +110,42 @@ def test_sweep_page_ranks_children_and_plots_metric_against_each_param(
     assert {first.locator("td").nth(2).inner_text(), first.locator("td").nth(3).inner_text()} == {"4", "0.1"}
     page.wait_for_selector("#chart-param-1 .main-svg")
     page.screenshot(path=str(shot_dir / "jobs-sweep.png"), full_page=True)
+
+
+def test_upload_a_bundle_and_run_it_in_a_container(live_asgi, browser, shot_dir, settings, tmp_path):
+    import zipfile
+
+    from jobs.models import JobImage
+    from tests.jobs.engine import IMAGE, require_engine
+
+    require_engine()
+    JobImage.objects.get_or_create(name=IMAGE)
+    settings.DATA_DIR = tmp_path / "data"
+    bundle = tmp_path / "iris.zip"
+    with zipfile.ZipFile(bundle, "w") as archive:
+        archive.writestr(
+            "main.py",
+            "import mlflow\nfrom sklearn.datasets import load_iris\nfrom sklearn.tree import DecisionTreeClassifier\n"
+            "X, y = load_iris(return_X_y=True)\nscore = DecisionTreeClassifier(max_depth=3).fit(X, y).score(X, y)\n"
+            "print(f'train accuracy {score:.3f}', flush=True)\nmlflow.log_metric('accuracy', score)\n",
+        )
+    user = UserFactory(username="erin")
+    make_project(owner=user, name="Iris", slug="iris")
+    page = browser.new_page(viewport={"width": 1360, "height": 900})
+    login(page, live_asgi, user.username)
+    page.goto(f"{live_asgi}/jobs/new/")
+    page.fill("input[name=name]", "iris in a container")
+    page.fill("textarea[name=script]", "")
+    page.set_input_files("input[name=bundle]", str(bundle))
+    page.select_option("select[name=executor]", "docker")
+    page.fill("input[name=command]", '["python3", "main.py"]')
+    page.click("button:has-text('Submit job')")
+    page.wait_for_url(f"{live_asgi}/jobs/*/")
+    job_id = int(page.url.rstrip("/").rsplit("/", 1)[1])
+    worker = run_in_background(job_id)
+    page.wait_for_selector("#job-log:has-text('train accuracy')", timeout=60000)
+    page.wait_for_selector("[data-status]:has-text('Succeeded')", timeout=60000)
+    worker.join(30)
+    job = Job.objects.get(pk=job_id)
+    assert job.executor == "docker" and job.container_id and job.bundle_name == "iris.zip"
+    page.screenshot(path=str(shot_dir / "jobs-detail-docker.png"), full_page=True)

@@ -57,6 +57,18 @@ def test_runs_table_columns_sort_filter_and_pages(browser_client, data):
     assert paged.context["table"].total == 6 and paged.context["next_url"] is None
 
 
+def test_deleted_runs_view_and_a_page_past_the_end(browser_client, data, user):
+    experiment, runs = data
+    services.run_delete(run=runs[0], user=user)
+    url = f"/experiments/{experiment.pk}/"
+    deleted = browser_client.get(url, {"view": "DELETED_ONLY"})
+    assert [r.pk for r in deleted.context["table"].runs] == [runs[0].pk]
+    assert "view=DELETED_ONLY" in deleted.context["csv_url"]
+    assert browser_client.get(url, {"view": "ALL"}).context["table"].total == 6
+    past = browser_client.get(url, {"page": 99, "page_size": 25})
+    assert past.context["table"].page == 1 and len(past.context["table"].runs) == 5
+
+
 def test_filter_error_is_a_message_not_a_500(browser_client, data):
     experiment, _ = data
     response = browser_client.get(f"/experiments/{experiment.pk}/", {"filter": "metrics.acc >>> 'x"})

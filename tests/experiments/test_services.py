@@ -150,3 +150,17 @@ def test_latest_metric_keeps_the_highest_step_whatever_the_order(experiment, use
     assert Metric.objects.filter(run=run, key="m").count() == 2
     services.run_log_batch(run=run, metrics=[("m", 7.0, 6, 5)])
     assert LatestMetric.objects.get(run=run, key="m").value == 7.0
+
+
+def test_run_changes_reach_live_pages_after_commit(experiment, user, django_capture_on_commit_callbacks):
+    from asgiref.sync import async_to_sync
+    from channels.layers import get_channel_layer
+
+    layer = get_channel_layer()
+    run = services.run_create(experiment=experiment, user=user)
+    channel = async_to_sync(layer.new_channel)()
+    async_to_sync(layer.group_add)(f"experiment.{experiment.pk}", channel)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.run_update(run=run, status="FINISHED")
+    message = async_to_sync(layer.receive)(channel)
+    assert message["event"] == "run.updated" and message["payload"]["status"] == "FINISHED"

@@ -108,7 +108,7 @@
     el.className = "chart";
     card.appendChild(el);
     holder.appendChild(card);
-    Plotly.newPlot(el, [], { title: { text: system ? "System" : "Metrics" }, height: 300, margin: { l: 40, r: 10, t: 40, b: 30 },
+    Plotly.newPlot(el, [], { title: { text: system ? "System" : "Metrics" }, height: 320, margin: { l: 40, r: 10, t: 40, b: 70 },
       legend: { orientation: "h" } }, { responsive: true, displaylogo: false });
     return el;
   }
