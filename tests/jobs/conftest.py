@@ -38,8 +38,13 @@ def submit(job_project, scientist, data_dir):
 
 
 def execute(job):
-    runner.job_execute(job_id=job.pk, worker="test-worker")
-    job.refresh_from_db()
+    """Run the job as a worker would, including the re-runs its retry policy grants after
+    an infrastructure failure (a busy engine can refuse a container start)."""
+    for _ in range(job.max_retries + 1):
+        runner.job_execute(job_id=job.pk, worker="test-worker")
+        job.refresh_from_db()
+        if job.status != "queued":
+            break
     return job
 
 
