@@ -10,7 +10,7 @@ from django.db.models import Max
 from experiments.models import LoggedModel, Param, Run, RunTag
 from experiments.services.common import now_ms
 from experiments.services.runs import _pairs
-from experiments.validation import validate_key
+from experiments.validation import validate_key, validate_value
 from mlplatform import events
 from mlplatform.audit import audit_record
 from mlplatform.errors import AlreadyExists, NotFound, ValidationFailed
@@ -91,9 +91,7 @@ def registered_model_get_or_create(*, project: Project, name: str, user: User | 
 
 def _set_tag(model_cls, owner: dict, key: str, value: str) -> None:
     validate_key(key, "tag")
-    value = "" if value is None else str(value)
-    if len(value) > MAX_TAG_VALUE:
-        raise ValidationFailed(f"Tag '{key}' value exceeds {MAX_TAG_VALUE} characters.")
+    value = validate_value(value, MAX_TAG_VALUE, "tag", key)
     model_cls.objects.update_or_create(**owner, key=key, defaults={"value": value})
 
 
