@@ -22,6 +22,7 @@ from experiments.models import (
 )
 from experiments.services.experiments import resolve_experiment_name
 from mlplatform.errors import NotFound, ValidationFailed
+from mlplatform.fixedsql import ChainQuery, Link, PreparedValues
 from mlplatform.models import User
 from mlplatform.roles import Role, role_at_least
 from projects.models import Membership, Project
@@ -119,13 +120,27 @@ def experiment_get_by_name(*, user: User, name: str, min_role: str = Role.VIEWER
     return experiment
 
 
+# A run, its experiment and project, and the caller's membership role, in one fixed
+# statement: every tracking call starts here (see mlplatform.fixedsql).
+_RUN_WITH_ROLE = ChainQuery(
+    [Link(Run, "r"), Link(Experiment, "e", "r", "experiment"), Link(Project, "p", "e", "project")],
+    extra=[
+        f'(SELECT m."role" FROM "{Membership._meta.db_table}" m '  # noqa: S608 (a table name from metadata)
+        'WHERE m."project_id" = p."id" AND m."user_id" = %s)'
+    ],
+    where='r."id" = %s',
+)
+
+
 def run_get(*, user: User, run_id: str, min_role: str = Role.VIEWER) -> Run:
     if not run_id or len(str(run_id)) > 32:
         raise NotFound(f"Run with id={run_id} not found")
-    qs = Run.objects.select_related("experiment__project").filter(pk=str(run_id))
-    run = with_role(qs, user, "experiment__project").first()
-    if run is None:
+    found = _RUN_WITH_ROLE.first([user.pk if user.is_authenticated else None, str(run_id)])
+    if found is None:
         raise NotFound(f"Run with id={run_id} not found")
+    run, (member_role,) = found
+    if user.is_authenticated and not user.is_admin:
+        run._member_role = member_role  # what with_role would annotate
     prime_role(user, run, run.experiment.project)
     try:
         check_role(user=user, project=run.experiment.project, min_role=min_role)
@@ -145,6 +160,29 @@ def with_run_data(qs: QuerySet[Run]) -> QuerySet[Run]:
     )
 
 
+_RUN_DATA_SOURCES = [
+    ("metric_rows", LatestMetric.objects, ("key", "value", "is_nan", "step", "timestamp"), "key"),
+    ("param_rows", Param.objects, ("key", "value"), "key"),
+    ("tag_rows", RunTag.objects, ("key", "value"), "key"),
+    (
+        "input_rows",
+        DatasetInput.objects,
+        ("dataset__name", "dataset__digest", "dataset__source_type", "dataset__source", "dataset__schema",
+         "dataset__profile", "tags"),
+        "pk",
+    ),
+    ("model_rows", RunModelLink.objects, ("model_id", "direction", "step"), "pk"),
+]  # fmt: skip
+
+
+# The same reads for one run (runs/get, every client's most frequent read), compiled once.
+def _one_run_rows(manager, fields, order) -> PreparedValues:
+    return PreparedValues(lambda run_id: manager.filter(run_id=run_id).order_by(order).values_list(*fields), 1)
+
+
+_ONE_RUN_DATA = [(attr, _one_run_rows(*source)) for attr, *source in _RUN_DATA_SOURCES]
+
+
 def attach_run_data(runs: list[Run]) -> list[Run]:
     """Plain rows of what the MLflow Run shape shows, five queries for any number of
     runs: `metric_rows` (key, value, is_nan, step, timestamp), `param_rows` and
@@ -154,23 +192,14 @@ def attach_run_data(runs: list[Run]) -> list[Run]:
     by_id = {r.pk: r for r in runs}
     for run in runs:
         run.metric_rows, run.param_rows, run.tag_rows, run.input_rows, run.model_rows = [], [], [], [], []
+    if len(runs) == 1:
+        for attr, prepared in _ONE_RUN_DATA:
+            setattr(runs[0], attr, prepared.rows(runs[0].pk))
+        return runs
     if not runs:
         return runs
     ids = list(by_id)
-    sources = [
-        ("metric_rows", LatestMetric.objects, ("key", "value", "is_nan", "step", "timestamp"), "key"),
-        ("param_rows", Param.objects, ("key", "value"), "key"),
-        ("tag_rows", RunTag.objects, ("key", "value"), "key"),
-        (
-            "input_rows",
-            DatasetInput.objects,
-            ("dataset__name", "dataset__digest", "dataset__source_type", "dataset__source", "dataset__schema",
-             "dataset__profile", "tags"),
-            "pk",
-        ),
-        ("model_rows", RunModelLink.objects, ("model_id", "direction", "step"), "pk"),
-    ]  # fmt: skip
-    for attr, manager, fields, order in sources:
+    for attr, manager, fields, order in _RUN_DATA_SOURCES:
         for run_id, *row in manager.filter(run_id__in=ids).order_by(order).values_list("run_id", *fields):
             getattr(by_id[run_id], attr).append(tuple(row))
     return runs

@@ -6,7 +6,6 @@ log spool, answer. Every response carries `x-request-id` (the client's, if it se
 sane one), the key for ground truth sent later to `/feedback`."""
 
 import asyncio
-import contextlib
 import json
 import logging
 import re
@@ -27,6 +26,7 @@ from deployments.serving.errors import (
 from deployments.serving.predlog import Spool
 from deployments.serving.protocol import decode_json, parse_body, predictions_body
 from deployments.serving.runtime import EndpointRuntime, RevisionRuntime, ServingState
+from mlplatform import lean_http
 
 logger = logging.getLogger(__name__)
 
@@ -299,11 +299,7 @@ def _feedback_items(payload: Any) -> list[dict[str, Any]]:
     return [{"request_id": i["request_id"], "actual": i["actual"]} for i in items]
 
 
-def _header(scope: dict, name: bytes) -> str | None:
-    for key, value in scope["headers"]:
-        if key == name:
-            return value.decode("latin-1")
-    return None
+_header = lean_http.header
 
 
 def _request_id(scope: dict) -> str:
@@ -323,34 +319,13 @@ def _authorize(scope: dict, endpoint: EndpointRuntime) -> None:
 
 
 async def _read_body(scope: dict, receive, limit: int) -> bytes:
-    declared = _header(scope, b"content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLarge(f"The request body is larger than this endpoint's limit of {limit} bytes.")
-    chunks, size = [], 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise InvalidInput("The client disconnected before sending the whole body.")
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(f"The request body is larger than this endpoint's limit of {limit} bytes.")
-        chunks.append(chunk)
-        if not message.get("more_body"):
-            return b"".join(chunks)
+    try:
+        return await lean_http.read_body(scope, receive, limit)
+    except lean_http.BodyTooLarge:
+        raise PayloadTooLarge(f"The request body is larger than this endpoint's limit of {limit} bytes.") from None
+    except lean_http.ClientDisconnected:
+        raise InvalidInput("The client disconnected before sending the whole body.") from None
 
 
 async def _respond(send, status: int, body: bytes, request_id: str) -> None:
-    with contextlib.suppress(OSError):
-        await send(
-            {
-                "type": "http.response.start",
-                "status": status,
-                "headers": [
-                    (b"content-type", JSON),
-                    (b"content-length", str(len(body)).encode()),
-                    (b"x-request-id", request_id.encode()),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+    await lean_http.respond(send, status, body, [(b"content-type", JSON), (b"x-request-id", request_id.encode())])

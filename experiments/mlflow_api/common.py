@@ -123,12 +123,15 @@ def _authenticate(request: HttpRequest):
 
 def endpoint(*methods: str) -> Callable:
     """Wrap a view `fn(request, user, data, *args)`: authenticate, parse the request,
-    map errors. Token and basic clients are exempt from CSRF; sessions are not."""
+    map errors. Token and basic clients are exempt from CSRF; sessions are not.
+
+    A JSON endpoint also carries `view.lean(request, **kwargs)`, the same call without
+    Django's request cycle, which the tracking plane (mlflow_api.lean) serves to
+    clients that authenticate with a header; `request` then needs only `method`,
+    `GET`, `META` and `body`."""
 
     def wrap(fn: Callable) -> Callable:
-        @csrf_exempt
-        @functools.wraps(fn)
-        def view(request: HttpRequest, *args, **kwargs) -> HttpResponseBase:
+        def call(request, *args, **kwargs) -> HttpResponseBase:
             if request.method not in methods:
                 return error_response("ENDPOINT_NOT_FOUND", f"{request.method} is not allowed here.", 405)
             try:
@@ -145,6 +148,9 @@ def endpoint(*methods: str) -> Callable:
                 return result
             return json_response(result if result is not None else {})
 
+        view = csrf_exempt(functools.wraps(fn)(call))
+        if fn.__dict__.get("parse", True):
+            view.lean = call
         return view
 
     return wrap
