@@ -5,6 +5,12 @@ versus our server (uvicorn + PostgreSQL), driven by the same real mlflow client 
 
 Prints medians and ratios (MLflow time / our time). Each server gets its own fresh
 database (mlp_bench_mlflow, mlp_bench_ours), dropped and recreated on every run.
+
+A third server gives the floor: a do-nothing ASGI app under the same uvicorn that
+replays, per path, the responses our server gave (recorded during our run). The same
+client script against it measures what no server can go below: the client's own work
+(protobuf conversions, requests) plus one HTTP round trip. MLflow time / floor time is
+the best ratio any server could reach on that row.
 """
 
 import argparse
@@ -31,11 +37,33 @@ PAGE = 10
 # -- the client workload (runs in its own process per server) --------------------------
 
 
+def record_responses(path: str) -> None:
+    """Keep the last response body per URL path, written to `path` at exit (for the
+    floor server to replay)."""
+    import atexit
+    from urllib.parse import urlsplit
+
+    from requests.adapters import HTTPAdapter
+
+    recorded: dict[str, str] = {}
+    send = HTTPAdapter.send
+
+    def recording_send(self, request, *args, **kwargs):
+        response = send(self, request, *args, **kwargs)
+        recorded[urlsplit(request.url).path] = response.content.decode()
+        return response
+
+    HTTPAdapter.send = recording_send
+    atexit.register(lambda: Path(path).write_text(json.dumps(recorded)))
+
+
 def client_main(uri: str, mode: str, experiment_id: str = "") -> None:
     import mlflow  # noqa: F401  (client only)
     from mlflow import MlflowClient
     from mlflow.entities import Metric, Param
 
+    if os.environ.get("BENCH_RECORD"):
+        record_responses(os.environ["BENCH_RECORD"])
     client = MlflowClient(uri)
     out: dict = {}
     if mode == "search":
@@ -222,6 +250,34 @@ def start_ours(pg: str, tmp: Path) -> tuple[subprocess.Popen, str, str]:
     return proc, uri, token
 
 
+async def floor_app(scope, receive, send):
+    """The floor server: answers every request with the recorded body for its path."""
+    if scope["type"] != "http":
+        return
+    while (await receive()).get("more_body"):
+        pass
+    body = FLOOR_RESPONSES.get(scope["path"], "{}").encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+FLOOR_RESPONSES: dict[str, str] = (
+    json.loads(Path(os.environ["BENCH_FLOOR"]).read_text()) if os.environ.get("BENCH_FLOOR") else {}
+)
+
+
+def start_floor(tmp: Path, recorded: Path) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    cmd = [PY, "-m", "uvicorn", "tracking:floor_app", "--app-dir", str(ROOT / "bench"), "--host", "127.0.0.1",
+           "--port", str(port), "--lifespan", "off", "--log-level", "warning", "--no-access-log"]  # fmt: skip
+    env = {**os.environ, "BENCH_FLOOR": str(recorded)}
+    proc = subprocess.Popen(cmd, env=env, stdout=open(tmp / "floor.log", "w"), stderr=subprocess.STDOUT)  # noqa: SIM115
+    uri = f"http://127.0.0.1:{port}"
+    wait_http(f"{uri}/healthz", proc, 60)
+    return proc, uri
+
+
 def populate_big(pg: str, tmp: Path, n: int) -> str:
     """Bulk-load an experiment of n runs straight into our database (going through the
     API would only measure the loader); returns its experiment id."""
@@ -258,7 +314,7 @@ def stop(proc: subprocess.Popen) -> None:
         proc.kill()
 
 
-def report(mlflow: dict, ours: dict, big: dict, n_big: int) -> None:
+def report(mlflow: dict, ours: dict, big: dict, n_big: int, floor: dict) -> None:
     rows = [
         ("50 runs created, 3 params each (total)", "create_50_runs", "create_50_runs"),
         ("50,000 metric points, log_batch of 1,000 (total)", "log_50k_points", "log_50k_points"),
@@ -270,38 +326,59 @@ def report(mlflow: dict, ours: dict, big: dict, n_big: int) -> None:
         ("raw HTTP: log-metric (median of 30)", "raw_log_metric", "raw_log_metric"),
         ("raw HTTP: get-history, 200 points (median of 20)", "raw_metric_history_200", "raw_metric_history_200"),
     ]
-    print(f"\n{'measure':55} {'MLflow':>11} {'ours':>11} {'ratio':>8}")
+    print(f"\n{'measure':55} {'MLflow':>11} {'ours':>11} {'ratio':>8} {'floor':>11} {'best ratio':>11}")
     for label, a, b in rows:
-        print(f"{label:55} {mlflow[a] * 1000:9.1f}ms {ours[b] * 1000:9.1f}ms {mlflow[a] / ours[b]:7.1f}x")
+        print(
+            f"{label:55} {mlflow[a] * 1000:9.1f}ms {ours[b] * 1000:9.1f}ms {mlflow[a] / ours[b]:7.1f}x"
+            f" {floor[a] * 1000:9.1f}ms {mlflow[a] / floor[a]:10.1f}x"
+        )
     label = f"search: ours over {n_big:,} runs vs MLflow over 50"
     ratio = mlflow["search_runs"] / big["search_big"]
     print(f"{label:55} {mlflow['search_runs'] * 1000:9.1f}ms {big['search_big'] * 1000:9.1f}ms {ratio:7.1f}x")
     print(f"(hits: MLflow {mlflow['search_hits']}, ours {ours['search_hits']}, ours-big {big['search_big_hits']})")
     print("ratio = MLflow time / our time; 'raw HTTP' rows leave out the client's own protobuf work.")
+    print("floor = the same client against a server that does nothing (replays recorded answers);")
+    print("best ratio = MLflow time / floor: no server can do better than that on the row.")
+
+
+def median_of(results: list[dict]) -> dict:
+    return {k: statistics.median(r[k] for r in results) for k in results[0]}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--pg", default=os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432"))
     parser.add_argument("--big-runs", type=int, default=20000)
+    parser.add_argument("--rounds", type=int, default=3, help="client runs per server, interleaved")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmpdir:
         tmp = Path(tmpdir)
         client_env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
         client_env["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = "0"
-        proc, uri = start_mlflow(args.pg, tmp)
+        recorded = tmp / "recorded.json"
+        mlflow_proc, mlflow_uri = start_mlflow(args.pg, tmp)
+        ours_proc, ours_uri, token = start_ours(args.pg, tmp)
+        ours_env_client = {**client_env, "MLFLOW_TRACKING_TOKEN": token}
+        mlflow_runs, ours_runs = [], []
         try:
-            mlflow_result = run_client(uri, client_env, "full")
-        finally:
-            stop(proc)
-        proc, uri, token = start_ours(args.pg, tmp)
-        try:
-            ours_result = run_client(uri, {**client_env, "MLFLOW_TRACKING_TOKEN": token}, "full")
+            # Both servers up at once and measured in turns, so a change in the machine's
+            # load during the run falls on both alike.
+            for i in range(args.rounds):
+                mlflow_runs.append(run_client(mlflow_uri, client_env, "full"))
+                env = {**ours_env_client, "BENCH_RECORD": str(recorded)} if i == 0 else ours_env_client
+                ours_runs.append(run_client(ours_uri, env, "full"))
             exp_id = populate_big(args.pg, tmp, args.big_runs)
-            big = run_client(uri, {**client_env, "MLFLOW_TRACKING_TOKEN": token}, "search", exp_id)
+            big = run_client(ours_uri, ours_env_client, "search", exp_id)
+        finally:
+            stop(mlflow_proc)
+            stop(ours_proc)
+        proc, uri = start_floor(tmp, recorded)
+        try:
+            floor_result = median_of([run_client(uri, client_env, "full") for _ in range(args.rounds)])
         finally:
             stop(proc)
-    report(mlflow_result, ours_result, big, args.big_runs)
+    print(f"medians over {args.rounds} interleaved client runs per server")
+    report(median_of(mlflow_runs), median_of(ours_runs), big, args.big_runs, floor_result)
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ from experiments.models import (
 )
 from experiments.services.experiments import resolve_experiment_name
 from mlplatform.errors import NotFound, ValidationFailed
-from mlplatform.fixedsql import ChainQuery, Link, PreparedValues
+from mlplatform.fixedsql import ChainQuery, Link, PreparedValues, fetch_objects, rows_many
 from mlplatform.models import User
 from mlplatform.roles import Role, role_at_least
 from projects.models import Membership, Project
@@ -95,10 +95,35 @@ def _parse_pk(value: object, what: str) -> int:
         raise NotFound(f"No {what} with id={value!r}.")
 
 
+def _role_sql(project_alias: str) -> str:
+    """The caller's membership role in the row's project (one parameter: the user id)."""
+    return (
+        f'(SELECT m."role" FROM "{Membership._meta.db_table}" m '  # noqa: S608 (a table name from metadata)
+        f'WHERE m."project_id" = {project_alias}."id" AND m."user_id" = %s)'
+    )
+
+
+_EXPERIMENT_WITH_ROLE = ChainQuery(
+    [Link(Experiment, "e"), Link(Project, "p", "e", "project")], extra=[_role_sql("p")], where='e."id" = %s'
+)
+
+
+def _get_with_role(query: ChainQuery, user: User, key):
+    """The object (with its chain) and, for members, the role with_role would annotate."""
+    found = query.first([user.pk if user.is_authenticated else None, key])
+    if found is None:
+        return None
+    obj, (member_role,) = found
+    if user.is_authenticated and not user.is_admin:
+        obj._member_role = member_role
+    return obj
+
+
 def experiment_get(*, user: User, experiment_id: str | int, min_role: str = Role.VIEWER) -> Experiment:
     pk = _parse_pk(experiment_id, "experiment")
-    qs = with_role(Experiment.objects.select_related("project").filter(pk=pk), user, "project")
-    experiment = qs.first()
+    if not -(2**63) <= pk < 2**63:
+        raise NotFound(f"No Experiment with id={experiment_id} exists")
+    experiment = _get_with_role(_EXPERIMENT_WITH_ROLE, user, pk)
     if experiment is None:
         raise NotFound(f"No Experiment with id={experiment_id} exists")
     prime_role(user, experiment, experiment.project)
@@ -124,10 +149,7 @@ def experiment_get_by_name(*, user: User, name: str, min_role: str = Role.VIEWER
 # statement: every tracking call starts here (see mlplatform.fixedsql).
 _RUN_WITH_ROLE = ChainQuery(
     [Link(Run, "r"), Link(Experiment, "e", "r", "experiment"), Link(Project, "p", "e", "project")],
-    extra=[
-        f'(SELECT m."role" FROM "{Membership._meta.db_table}" m '  # noqa: S608 (a table name from metadata)
-        'WHERE m."project_id" = p."id" AND m."user_id" = %s)'
-    ],
+    extra=[_role_sql("p")],
     where='r."id" = %s',
 )
 
@@ -135,12 +157,9 @@ _RUN_WITH_ROLE = ChainQuery(
 def run_get(*, user: User, run_id: str, min_role: str = Role.VIEWER) -> Run:
     if not run_id or len(str(run_id)) > 32:
         raise NotFound(f"Run with id={run_id} not found")
-    found = _RUN_WITH_ROLE.first([user.pk if user.is_authenticated else None, str(run_id)])
-    if found is None:
+    run = _get_with_role(_RUN_WITH_ROLE, user, str(run_id))
+    if run is None:
         raise NotFound(f"Run with id={run_id} not found")
-    run, (member_role,) = found
-    if user.is_authenticated and not user.is_admin:
-        run._member_role = member_role  # what with_role would annotate
     prime_role(user, run, run.experiment.project)
     try:
         check_role(user=user, project=run.experiment.project, min_role=min_role)
@@ -175,16 +194,19 @@ _RUN_DATA_SOURCES = [
 ]  # fmt: skip
 
 
-# The same reads for one run (runs/get, every client's most frequent read), compiled once.
-def _one_run_rows(manager, fields, order) -> PreparedValues:
-    return PreparedValues(lambda run_id: manager.filter(run_id=run_id).order_by(order).values_list(*fields), 1)
+# The same reads compiled once, with the run ids as one parameter (every tracking
+# client's runs/get and search), pipelined into one round trip on PostgreSQL.
+def _run_rows(manager, fields, order) -> PreparedValues:
+    return PreparedValues(
+        lambda ids: manager.filter(run__id__any_of=[ids]).order_by(order).values_list("run_id", *fields), 1
+    )
 
 
-_ONE_RUN_DATA = [(attr, _one_run_rows(*source)) for attr, *source in _RUN_DATA_SOURCES]
+_RUN_DATA = [(attr, _run_rows(*source)) for attr, *source in _RUN_DATA_SOURCES]
 
 
 def attach_run_data(runs: list[Run]) -> list[Run]:
-    """Plain rows of what the MLflow Run shape shows, five queries for any number of
+    """Plain rows of what the MLflow Run shape shows, five reads for any number of
     runs: `metric_rows` (key, value, is_nan, step, timestamp), `param_rows` and
     `tag_rows` (key, value), `input_rows` (name, digest, source_type, source, schema,
     profile, tags) and `model_rows` (model_id, direction, step). Much cheaper than
@@ -192,15 +214,12 @@ def attach_run_data(runs: list[Run]) -> list[Run]:
     by_id = {r.pk: r for r in runs}
     for run in runs:
         run.metric_rows, run.param_rows, run.tag_rows, run.input_rows, run.model_rows = [], [], [], [], []
-    if len(runs) == 1:
-        for attr, prepared in _ONE_RUN_DATA:
-            setattr(runs[0], attr, prepared.rows(runs[0].pk))
-        return runs
     if not runs:
         return runs
     ids = list(by_id)
-    for attr, manager, fields, order in _RUN_DATA_SOURCES:
-        for run_id, *row in manager.filter(run_id__in=ids).order_by(order).values_list("run_id", *fields):
+    results = rows_many([(prepared, ([*ids],)) for _attr, prepared in _RUN_DATA])
+    for (attr, _prepared), rows in zip(_RUN_DATA, results, strict=True):
+        for run_id, *row in rows:
             getattr(by_id[run_id], attr).append(tuple(row))
     return runs
 
@@ -234,7 +253,7 @@ def run_search(
     ids = [experiment_get(user=user, experiment_id=e).pk for e in experiment_ids]
     qs = Run.objects.filter(experiment_id__in=ids, lifecycle_stage__in=lifecycle_stages(view_type)).filter(condition)
     qs = search.apply_order(qs, order_by, search.metrics_required(filter_string))
-    page = attach_run_data(list(qs[offset : offset + limit + 1]))
+    page = attach_run_data(fetch_objects(qs[offset : offset + limit + 1]))
     next_token = search.encode_page_token(offset + limit) if len(page) > limit else None
     return RunPage(runs=page[:limit], next_page_token=next_token)
 

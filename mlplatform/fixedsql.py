@@ -8,9 +8,61 @@ caches filled and the database converters applied (as the ORM would)."""
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+import json
+import sqlite3
 
 from django.db import connection
-from django.db.models import Model
+from django.db.models import CharField, Lookup, Model
+import psycopg
+
+
+def fetch(statements: Sequence[tuple[str, Sequence]]) -> list[list[tuple]]:
+    """Run fixed statements and return each one's rows. On PostgreSQL they go as
+    server-side prepared statements (psycopg prepares a text on its fifth use, so the
+    planner's work, often more than the execution, is done once per connection) and
+    several are pipelined into one round trip."""
+    if connection.vendor != "postgresql":
+        results = []
+        with connection.cursor() as cursor:
+            for sql, params in statements:
+                cursor.execute(sql, list(params))
+                results.append(cursor.fetchall())
+        return results
+    connection.ensure_connection()
+    raw = connection.connection
+    with connection.wrap_database_errors:
+        if len(statements) == 1:
+            with psycopg.Cursor(raw) as cursor:
+                cursor.execute(statements[0][0], list(statements[0][1]))
+                return [cursor.fetchall()]
+        with raw.pipeline():
+            cursors = [psycopg.Cursor(raw) for _ in statements]
+            for cursor, (sql, params) in zip(cursors, statements, strict=True):
+                cursor.execute(sql, list(params))
+            return [cursor.fetchall() for cursor in cursors]
+
+
+class SqlList(list):
+    """A list bound as ONE parameter: an array on PostgreSQL, JSON text on SQLite (read
+    back with json_each), so a query over any number of ids keeps one SQL text."""
+
+
+sqlite3.register_adapter(SqlList, json.dumps)
+
+
+@CharField.register_lookup
+class AnyOf(Lookup):
+    """`field__any_of=[...]`: IN with the whole list as one parameter (see SqlList)."""
+
+    lookup_name = "any_of"
+    prepare_rhs = False
+
+    def as_sql(self, compiler, connection):
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        values = self.rhs if isinstance(self.rhs, SqlList) else SqlList(self.rhs)
+        if connection.vendor == "postgresql":
+            return f"{lhs} = ANY(%s::varchar[])", [*lhs_params, values]
+        return f"{lhs} IN (SELECT value FROM json_each(%s))", [*lhs_params, values]  # noqa: S608 (column SQL)
 
 
 @dataclass(frozen=True)
@@ -62,11 +114,10 @@ class ChainQuery:
     def first(self, params: Sequence) -> tuple[Model, tuple] | None:
         """The first row as (instance of links[0] with its chain cached, extra values)."""
         sql, plan = self._compile()
-        with connection.cursor() as cursor:
-            cursor.execute(sql, list(params))
-            row = cursor.fetchone()
-        if row is None:
+        rows = fetch([(sql, params)])[0]
+        if not rows:
             return None
+        row = rows[0]
         objects, start = {}, 0
         for link, names, converters in plan:
             values = list(row[start : start + len(names)])
@@ -83,42 +134,85 @@ class ChainQuery:
 
 
 class PreparedValues:
-    """A `values_list` query compiled once, run again with other string arguments.
+    """A `values_list` query compiled once, run again with other arguments.
 
-    `build(*markers)` returns the queryset with marker strings where the arguments go;
-    the compiled SQL is kept per database vendor and each call binds the real values
-    in the markers' places. Rows come back as tuples, converted as the ORM would."""
+    `build(*markers)` returns the queryset with marker strings where the arguments go
+    (a string marker for a value, `[marker]` with `__any_of` for a list); the compiled
+    SQL is kept per database vendor and each call binds the real values in the
+    markers' places. Rows come back as tuples, converted as the ORM would."""
 
     def __init__(self, build, arity: int) -> None:
         self.build, self.markers = build, tuple(f"\x00mlp-arg-{i}\x00" for i in range(arity))
         self._compiled: dict[str, tuple] = {}
+
+    def _slot(self, param) -> tuple[int, bool] | None:
+        if isinstance(param, SqlList) and len(param) == 1 and param[0] in self.markers:
+            return self.markers.index(param[0]), True
+        if isinstance(param, str) and param in self.markers:
+            return self.markers.index(param), False
+        return None
 
     def _compile(self):
         vendor = connection.vendor
         if vendor not in self._compiled:
             compiler = self.build(*self.markers).query.get_compiler(connection=connection)
             sql, params = compiler.as_sql()
-            slots = [self.markers.index(p) if p in self.markers else None for p in params]
-            if sorted(s for s in slots if s is not None) != list(range(len(self.markers))):
+            slots = [self._slot(p) for p in params]
+            if sorted(s[0] for s in slots if s is not None) != list(range(len(self.markers))):
                 raise ValueError("every argument must appear exactly once as a query parameter")
             columns = [expression for expression, _sql, _alias in compiler.select[: compiler.col_count]]
             converters = compiler.get_converters(columns)
             self._compiled[vendor] = (sql, list(params), slots, list(converters.items()))
         return self._compiled[vendor]
 
-    def rows(self, *args: str) -> list[tuple]:
-        sql, params, slots, converters = self._compile()
-        bound = [p if slot is None else args[slot] for p, slot in zip(params, slots, strict=True)]
-        with connection.cursor() as cursor:
-            cursor.execute(sql, bound)
-            rows = cursor.fetchall()
-        if not converters:
-            return rows
-        out = []
-        for row in rows:
-            row = list(row)
-            for pos, (found, expression) in converters:
-                for convert in found:
-                    row[pos] = convert(row[pos], expression, connection)
-            out.append(tuple(row))
-        return out
+    def statement(self, *args) -> tuple[str, list]:
+        sql, params, slots, _converters = self._compile()
+        bound = [
+            p if slot is None else (SqlList(args[slot[0]]) if slot[1] else args[slot[0]])
+            for p, slot in zip(params, slots, strict=True)
+        ]
+        return sql, bound
+
+    def convert(self, rows: list[tuple]) -> list[tuple]:
+        return convert_rows(rows, self._compile()[3])
+
+    def rows(self, *args) -> list[tuple]:
+        return rows_many([(self, args)])[0]
+
+
+def rows_many(calls: Sequence[tuple[PreparedValues, tuple]]) -> list[list[tuple]]:
+    """Several prepared reads; on PostgreSQL pipelined into one round trip."""
+    results = fetch([prepared.statement(*args) for prepared, args in calls])
+    return [prepared.convert(rows) for (prepared, _args), rows in zip(calls, results, strict=True)]
+
+
+def fetch_objects(queryset) -> list[Model]:
+    """A plain queryset's objects (no select_related, annotations or deferred fields),
+    executed through `fetch`: the ORM still writes the SQL, but PostgreSQL plans a
+    repeated text (the same search, page after page) once per connection."""
+    compiler = queryset.query.get_compiler(connection=connection)
+    sql, params = compiler.as_sql()
+    model = queryset.model
+    fields = model._meta.concrete_fields
+    klass_info = compiler.klass_info or {}
+    if klass_info.get("related_klass_infos") or compiler.annotation_col_map or compiler.col_count != len(fields):
+        raise ValueError("fetch_objects takes plain querysets only")
+    columns = [expression for expression, _sql, _alias in compiler.select[: compiler.col_count]]
+    converters = list(compiler.get_converters(columns).items())
+    names = [f.attname for f in fields]
+    rows = convert_rows(fetch([(sql, params)])[0], converters)
+    return [model.from_db(connection.alias, names, row) for row in rows]
+
+
+def convert_rows(rows: list[tuple], converters: list) -> list[tuple]:
+    """Apply the ORM's (position, (converters, expression)) list to raw rows."""
+    if not converters:
+        return rows
+    out = []
+    for row in rows:
+        row = list(row)
+        for pos, (found, expression) in converters:
+            for convert in found:
+                row[pos] = convert(row[pos], expression, connection)
+        out.append(tuple(row))
+    return out
