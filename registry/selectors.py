@@ -67,7 +67,7 @@ def _parse_version(version: object) -> int:
 
 def version_queryset() -> QuerySet[ModelVersion]:
     return ModelVersion.objects.select_related(
-        "registered_model__project", "run__experiment", "logged_model__experiment"
+        "registered_model__project", "run__experiment", "logged_model__experiment", "created_by"
     ).prefetch_related("tags", "aliases")
 
 
