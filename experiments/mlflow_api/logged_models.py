@@ -112,7 +112,7 @@ def server_info_payload() -> dict:
         "store_type": "SqlStore",
         "workspaces_enabled": False,
         "trace_archival_enabled": False,
-        "multipart_uploads_enabled": False,
+        "multipart_uploads_enabled": True,
         "multipart_downloads_enabled": False,
         "presigned_upload_run_id_supported": False,
         "presigned_upload_model_id_supported": False,
