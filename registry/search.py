@@ -8,7 +8,9 @@ Semantics follow MLflow 3.17.2's SQL store: clauses are ANDed; a tag clause need
 tag to exist (so `tags.k != 'v'` skips models without `k`); prompts (models tagged
 `mlflow.prompt.is_prompt = 'true'`) are left out unless the filter asks for them.
 `name` is the name the caller sees: plain in the caller's default project,
-`<project-slug>/<name>` elsewhere. Every value is a bound parameter."""
+`<project-slug>/<name>` elsewhere; the full `<project-slug>/<name>` of a model in the
+default project names it too. Callers annotate the queryset with both (`mlflow_name`,
+`mlflow_full_name`, see mlflow_name()). Every value is a bound parameter."""
 
 import math
 
@@ -53,6 +55,12 @@ def mlflow_name(*, prefix: str = "", default_project_id: int | None = None, plai
     return Case(
         When(**{f"{prefix}project_id": default_project_id}, then=name), default=slugged, output_field=CharField()
     )
+
+
+def _name_q(clause: Clause, text: str) -> Q:
+    seen = search._string_q("mlflow_name", clause.op, clause.value, text)
+    full = search._string_q("mlflow_full_name", clause.op, clause.value, text)
+    return seen & full if clause.op in ("!=", "<>", "NOT IN") else seen | full
 
 
 def _clauses(text: str | None, kind: str) -> list[Clause]:
@@ -101,7 +109,7 @@ def registered_model_filter(text: str | None) -> Q:
             raise ValidationFailed(f"Invalid attribute key '{c.key}' specified. Valid keys are '{{'name'}}'")
         if c.op not in STRING_OPS:
             raise ValidationFailed(f"Invalid comparator for attribute: {c.op}")
-        q &= search._string_q("mlflow_name", c.op, c.value, text)
+        q &= _name_q(c, text)
     return q
 
 
@@ -135,7 +143,8 @@ def model_version_filter(text: str | None) -> Q:
         elif c.key in VERSION_STRING_FIELDS:
             if c.op not in STRING_OPS or (c.op in ("IN", "NOT IN") and c.key not in VERSION_LIST_KEYS):
                 raise ValidationFailed(f"Invalid comparator for attribute: {c.op}")
-            q &= search._string_q(VERSION_STRING_FIELDS[c.key], c.op, c.value, text)
+            field = VERSION_STRING_FIELDS[c.key]
+            q &= _name_q(c, text) if c.key == "name" else search._string_q(field, c.op, c.value, text)
         else:
             raise ValidationFailed(
                 f"Invalid attribute key '{c.key}' specified. Valid keys are 'name, version_number, run_id, source_path'"

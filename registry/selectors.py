@@ -123,10 +123,12 @@ def registered_model_search(
     filter and the order is the MLflow name (see registry.search.mlflow_name), or the
     plain name with `plain_names` (our REST API, which shows the project apart)."""
     limit = _max_results(max_results, default=100, threshold=1000)
-    names = registry_search.mlflow_name(default_project_id=default_project_id, plain=plain_names)
     qs = (
         registered_model_visible_list(user=user)
-        .annotate(mlflow_name=names)
+        .annotate(
+            mlflow_name=registry_search.mlflow_name(default_project_id=default_project_id, plain=plain_names),
+            mlflow_full_name=registry_search.mlflow_name(plain=plain_names),
+        )
         .filter(registry_search.registered_model_filter(filter_string))
         .order_by(*registry_search.registered_model_order(order_by), "pk")
     )
@@ -167,14 +169,16 @@ def model_version_search(
     """MLflow's model-versions/search over the versions the user sees (of one model when
     `registered_model` is given, which the caller got through an access-checked read)."""
     limit = _max_results(max_results, default=10000, threshold=200_000)
-    names = registry_search.mlflow_name(
-        prefix="registered_model__", default_project_id=default_project_id, plain=plain_names
-    )
     qs = version_queryset().filter(registered_model__project__in=project_visible_ids(user=user))
     if registered_model is not None:
         qs = qs.filter(registered_model=registered_model)
     qs = (
-        qs.annotate(mlflow_name=names)
+        qs.annotate(
+            mlflow_name=registry_search.mlflow_name(
+                prefix="registered_model__", default_project_id=default_project_id, plain=plain_names
+            ),
+            mlflow_full_name=registry_search.mlflow_name(prefix="registered_model__", plain=plain_names),
+        )
         .filter(registry_search.model_version_filter(filter_string))
         .order_by(*registry_search.model_version_order(order_by))
     )

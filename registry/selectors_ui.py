@@ -40,7 +40,8 @@ def model_overview(
     else:
         qs = RegisteredModel.objects.filter(project__in=project_visible_ids(user=user))
     if filter_string:
-        qs = qs.annotate(mlflow_name=mlflow_name(plain=True)).filter(registered_model_filter(filter_string))
+        names = mlflow_name(plain=True)
+        qs = qs.annotate(mlflow_name=names, mlflow_full_name=names).filter(registered_model_filter(filter_string))
     return _with_stats(qs).order_by("-last_updated_timestamp", "name")
 
 
@@ -63,9 +64,8 @@ def version_list(*, model: RegisteredModel, filter_string: str | None = None) ->
     MLflow's model-version filter (`version_number > 3 AND tags.validated = 'yes'`)."""
     qs = version_queryset().filter(registered_model=model)
     if filter_string:
-        qs = qs.annotate(mlflow_name=mlflow_name(prefix="registered_model__", plain=True)).filter(
-            model_version_filter(filter_string)
-        )
+        names = mlflow_name(prefix="registered_model__", plain=True)
+        qs = qs.annotate(mlflow_name=names, mlflow_full_name=names).filter(model_version_filter(filter_string))
     return list(qs.order_by("-version"))
 
 

@@ -67,6 +67,9 @@ def test_names_of_other_visible_projects_carry_their_slug(user, project):
     assert names({"filter": "name LIKE '%churn'"}) == ["churn", f"{project.slug}/churn"]
     assert names({"filter": f"name = '{project.slug}/churn'"}) == [f"{project.slug}/churn"]
     assert names({"filter": "name = 'churn'", "order_by": ["name DESC"]}) == ["churn"]
+    # the full name of a model in the default project names it too, as in get and create
+    assert names({"filter": f"name = '{personal.slug}/churn'"}) == ["churn"]
+    assert names({"filter": f"name != '{personal.slug}/churn'"}) == [f"{project.slug}/churn"]
     assert names({"filter": "name LIKE 'hidden/%'"}) == []
 
 
