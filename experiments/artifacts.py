@@ -135,7 +135,7 @@ class LocalArtifactStore(ArtifactStore):
             return []
         infos = []
         for entry in sorted(target.iterdir(), key=lambda p: p.name):
-            if entry.name.startswith(".upload-"):
+            if entry.name.startswith((".upload-", ".mpu-")):  # half-written files, multipart staging
                 continue
             rel = entry.relative_to(root_dir).as_posix()
             if entry.is_dir():

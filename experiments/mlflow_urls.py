@@ -43,6 +43,10 @@ tracking_routes = [
 urlpatterns = [
     path("api/2.0/mlflow/", include(tracking_routes)),
     path("api/2.0/mlflow-artifacts/artifacts", artifacts.proxy_list),
+    path("api/2.0/mlflow-artifacts/mpu/part", artifacts.mpu_part),
+    re_path(r"^api/2\.0/mlflow-artifacts/mpu/create/(?P<artifact_path>.*)$", artifacts.mpu_create),
+    re_path(r"^api/2\.0/mlflow-artifacts/mpu/complete/(?P<artifact_path>.*)$", artifacts.mpu_complete),
+    re_path(r"^api/2\.0/mlflow-artifacts/mpu/abort/(?P<artifact_path>.*)$", artifacts.mpu_abort),
     re_path(r"^api/2\.0/mlflow-artifacts/artifacts/(?P<artifact_path>.*)$", artifacts.proxy_artifact),
     path("api/3.0/mlflow/server-info", logged_models.server_info),
 ]

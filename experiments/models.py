@@ -256,6 +256,34 @@ class LoggedModelTag(models.Model):
         return f"{self.key}={self.value[:50]}"
 
 
+class LoggedModelMetric(models.Model):
+    """A metric point logged against a logged model, with the dataset it was computed on
+    (MLflow's logged_model_metrics): what logged-model search filters and sorts on. The
+    point itself is also in Metric, with its model_id, for the run's history."""
+
+    model = models.ForeignKey(LoggedModel, on_delete=models.CASCADE, related_name="metrics")
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=250)
+    value = models.FloatField()
+    is_nan = models.BooleanField(default=False)
+    step = models.BigIntegerField(default=0)
+    timestamp = models.BigIntegerField()
+    dataset_name = models.CharField(max_length=500, blank=True)
+    dataset_digest = models.CharField(max_length=36, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["model", "key", "step", "timestamp", "run", "dataset_name", "dataset_digest"],
+                name="loggedmodelmetric_unique_point",
+            )
+        ]
+        indexes = [models.Index(fields=["key", "value"], name="loggedmodelmetric_key_value")]
+
+    def __str__(self) -> str:
+        return f"{self.model_id} {self.key}@{self.step}={self.value}"
+
+
 class RunModelLink(models.Model):
     """A run's model outputs (and inputs): MLflow 3's runs/outputs and model_inputs."""
 

@@ -297,6 +297,18 @@ def compile_filter(text: str | None) -> Q:
 _ORDER_RE = re.compile(r"^\s*(?P<ident>.+?)(?:\s+(?P<dir>ASC|DESC))?\s*$", re.IGNORECASE)
 
 
+def parse_order_item(item: str | None) -> tuple[str, str, bool]:
+    """`metrics.acc DESC` -> ("metrics", "acc", True); a bare name is an attribute."""
+    m = _ORDER_RE.match(item or "")
+    if not m:
+        raise ValidationFailed(f"Invalid order_by clause '{item}'.")
+    tokens = _tokens(m.group("ident"))
+    if len(tokens) != 1 or tokens[0][0] != "ident":
+        raise ValidationFailed(f"Invalid order_by clause '{item}'.")
+    entity, key = _split_identifier(tokens[0][1], item)
+    return entity, key, (m.group("dir") or "ASC").upper() == "DESC"
+
+
 def apply_order(qs: QuerySet, order_by: list[str] | None, present_metrics: set[str] = frozenset()) -> QuerySet:
     """MLflow's order_by: `metrics.acc DESC`, `params.x`, `attributes.start_time ASC`...
     Ties always fall back to start_time DESC, run_id ASC, MLflow's default order.
@@ -306,14 +318,7 @@ def apply_order(qs: QuerySet, order_by: list[str] | None, present_metrics: set[s
     LatestMetric (key, value) index in order and stop after one page."""
     ordering = []
     for i, item in enumerate(order_by or []):
-        m = _ORDER_RE.match(item or "")
-        if not m:
-            raise ValidationFailed(f"Invalid order_by clause '{item}'.")
-        tokens = _tokens(m.group("ident"))
-        if len(tokens) != 1 or tokens[0][0] != "ident":
-            raise ValidationFailed(f"Invalid order_by clause '{item}'.")
-        entity, key = _split_identifier(tokens[0][1], item)
-        descending = (m.group("dir") or "ASC").upper() == "DESC"
+        entity, key, descending = parse_order_item(item)
         if entity == "attributes":
             name = key.lower()
             field = NUMERIC_ATTRIBUTES.get(name) or STRING_ATTRIBUTES.get(name)

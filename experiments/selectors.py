@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from django.db.models import OuterRef, Prefetch, QuerySet, Subquery
 
+from experiments import logged_model_search as logged_model_search_lang
 from experiments import search
 from experiments.models import (
     DatasetInput,
@@ -14,6 +15,7 @@ from experiments.models import (
     LatestMetric,
     Lifecycle,
     LoggedModel,
+    LoggedModelMetric,
     Metric,
     Param,
     Run,
@@ -296,10 +298,14 @@ def metric_history_bulk_interval(
     return out
 
 
+def _model_points() -> Prefetch:
+    return Prefetch("metrics", queryset=LoggedModelMetric.objects.order_by("key", "step", "timestamp", "pk"))
+
+
 def logged_model_get(*, user: User, model_id: str, min_role: str = Role.VIEWER) -> LoggedModel:
     qs = (
         LoggedModel.objects.select_related("experiment__project", "source_run")
-        .prefetch_related("params", "tags")
+        .prefetch_related("params", "tags", _model_points())
         .filter(pk=str(model_id))
     )
     model = with_role(qs, user, "experiment__project").first()
@@ -314,16 +320,37 @@ def logged_model_get(*, user: User, model_id: str, min_role: str = Role.VIEWER) 
 
 
 def logged_model_search(
-    *, user: User, experiment_ids: list[str], max_results: int | None = None, page_token: str | None = None
+    *,
+    user: User,
+    experiment_ids: list[str],
+    filter_string: str | None = None,
+    datasets: list | None = None,
+    order_by: list | None = None,
+    max_results: int | None = None,
+    page_token: str | None = None,
 ) -> tuple[list[LoggedModel], str | None]:
+    """MLflow 3's logged-models/search in the given experiments (each access-checked);
+    see experiments.logged_model_search for the language."""
     limit = search.check_max_results(max_results, default=100)
-    offset = search.decode_page_token(page_token)
+    filter_string, order_by = filter_string or None, order_by or None
+    offset = 0
+    if page_token:
+        token = logged_model_search_lang.PageToken.decode(page_token)
+        token.check(experiment_ids, filter_string, order_by)
+        offset = token.offset
     ids = [experiment_get(user=user, experiment_id=e).pk for e in experiment_ids]
+    condition = logged_model_search_lang.compile_filter(
+        filter_string, logged_model_search_lang.parse_datasets(datasets or [])
+    )
     qs = (
         LoggedModel.objects.filter(experiment_id__in=ids, lifecycle_stage=Lifecycle.ACTIVE)
+        .filter(condition)
         .select_related("experiment")
-        .prefetch_related("params", "tags")
-        .order_by("-creation_timestamp", "id")
+        .prefetch_related("params", "tags", _model_points())
     )
-    page = list(qs[offset : offset + limit + 1])
-    return page[:limit], search.encode_page_token(offset + limit) if len(page) > limit else None
+    page = list(logged_model_search_lang.apply_order(qs, order_by or [])[offset : offset + limit + 1])
+    if len(page) <= limit:
+        return page, None
+    return page[:limit], logged_model_search_lang.PageToken(
+        experiment_ids, filter_string, order_by, offset + limit
+    ).encode()

@@ -71,16 +71,25 @@ class AliasIn(serializers.Serializer):
 class ModelListApi(APIView):
     @extend_schema(
         responses=ModelOut(many=True),
-        parameters=[OpenApiParameter("project", str, description="Only this project's models (slug).")],
+        parameters=[
+            OpenApiParameter("project", str, description="Only this project's models (slug)."),
+            OpenApiParameter(
+                "filter",
+                str,
+                description="MLflow's registered-model filter, e.g. `name LIKE 'churn%' AND tags.team = 'growth'` "
+                "(name, tags.<key>; =, !=, LIKE, ILIKE, IN; AND).",
+            ),
+        ],
         operation_id="models_list",
     )
     def get(self, request):
         slug = request.query_params.get("project")
         project = project_get(user=request.user, slug=slug) if slug else None
-        paginator = Pagination()
-        page = paginator.paginate_queryset(
-            selectors_ui.model_overview(user=request.user, project=project), request, view=self
+        models = selectors_ui.model_overview(
+            user=request.user, project=project, filter_string=request.query_params.get("filter")
         )
+        paginator = Pagination()
+        page = paginator.paginate_queryset(models, request, view=self)
         return paginator.get_paginated_response(ModelOut(page, many=True).data)
 
 
@@ -93,10 +102,22 @@ class ModelDetailApi(APIView):
 
 
 class VersionListApi(APIView):
-    @extend_schema(responses=VersionOut(many=True), operation_id="models_versions_list")
+    @extend_schema(
+        responses=VersionOut(many=True),
+        parameters=[
+            OpenApiParameter(
+                "filter",
+                str,
+                description="MLflow's model-version filter, e.g. `version_number >= 3 AND tags.validated = 'yes'` "
+                "(version_number, run_id, source_path, tags.<key>; AND).",
+            )
+        ],
+        operation_id="models_versions_list",
+    )
     def get(self, request, slug: str, name: str):
         model = selectors_ui.model_get(user=request.user, project_slug=slug, name=name)
-        return Response(VersionOut(selectors_ui.version_list(model=model), many=True).data)
+        versions = selectors_ui.version_list(model=model, filter_string=request.query_params.get("filter"))
+        return Response(VersionOut(versions, many=True).data)
 
 
 class VersionDetailApi(APIView):

@@ -1,10 +1,8 @@
 """registered-models/* and model-versions/* of MLflow's model registry API."""
 
-from experiments import search
-from experiments.mlflow_api.common import MlflowError, RequestData, display_name, endpoint
+from experiments.mlflow_api.common import MlflowError, RequestData, default_project_id, display_name, endpoint
 from experiments.mlflow_api.shapes import kv
 from experiments.validation import parse_int
-from mlplatform.errors import NotFound
 from mlplatform.roles import Role
 from registry import selectors, services
 from registry.models import ModelVersion, RegisteredModel
@@ -105,20 +103,31 @@ def registered_model_delete(request, user, data: RequestData):
     services.registered_model_delete(model=_model(user, data, WRITE), user=user)
 
 
+def _order_by(data: RequestData) -> list[str]:
+    items = data.list("order_by")
+    if not all(isinstance(i, str) for i in items):
+        raise MlflowError("INVALID_PARAMETER_VALUE", "'order_by' must be a list of strings.")
+    return items
+
+
+def _search_args(user, data: RequestData) -> dict:
+    return {
+        "user": user,
+        "filter_string": data.string("filter", required=False),
+        "order_by": _order_by(data),
+        "max_results": parse_int(data.get("max_results"), "max_results"),
+        "page_token": data.string("page_token", required=False) or None,
+        "default_project_id": default_project_id(user),
+    }
+
+
 @endpoint("GET", "POST")
 def registered_model_search(request, user, data: RequestData):
-    limit = search.check_max_results(parse_int(data.get("max_results"), "max_results"), default=100)
-    offset = search.decode_page_token(data.get("page_token"))
-    qs = selectors.registered_model_visible_list(user=user)
-    text = data.get("filter") or ""
-    for clause in search.parse_filter(text):
-        if clause.entity != "attributes" or clause.key.lower() != "name":
-            raise MlflowError("INVALID_PARAMETER_VALUE", f"Invalid registered model filter '{text}': use name.")
-        qs = qs.filter(search._string_q("name", clause.op, clause.value, text))
-    page = list(qs[offset : offset + limit + 1])
-    result: dict = {"registered_models": [registered_model_shape(rm, user) for rm in page[:limit]]}
-    if len(page) > limit:
-        result["next_page_token"] = search.encode_page_token(offset + limit)
+    page = selectors.registered_model_search(**_search_args(user, data))
+    latest = selectors.model_version_latest_by_model(models=page.items)
+    result: dict = {"registered_models": [registered_model_shape(rm, user, latest.get(rm.pk)) for rm in page.items]}
+    if page.next_page_token:
+        result["next_page_token"] = page.next_page_token
     return result
 
 
@@ -197,37 +206,12 @@ def model_version_transition_stage(request, user, data: RequestData):
     return {"model_version": version_shape(mv, user)}
 
 
-def _search_filter(text: str) -> tuple[str | None, str | None]:
-    name = run_id = None
-    for clause in search.parse_filter(text):
-        key = clause.key.lower()
-        if clause.entity != "attributes" or clause.op not in ("=", "==") or key not in ("name", "run_id"):
-            raise MlflowError(
-                "INVALID_PARAMETER_VALUE", f"Invalid model version filter '{text}': use name = or run_id =."
-            )
-        if key == "name":
-            name = str(clause.value)
-        else:
-            run_id = str(clause.value)
-    return name, run_id
-
-
 @endpoint("GET", "POST")
 def model_version_search(request, user, data: RequestData):
-    name, run_id = _search_filter(data.get("filter") or "")
-    try:
-        versions, token = selectors.model_version_search(
-            user=user,
-            name=name,
-            run_id=run_id,
-            max_results=parse_int(data.get("max_results"), "max_results"),
-            page_token=data.get("page_token") or None,
-        )
-    except NotFound:
-        versions, token = [], None
-    result: dict = {"model_versions": [version_shape(mv, user) for mv in versions]}
-    if token:
-        result["next_page_token"] = token
+    page = selectors.model_version_search(**_search_args(user, data))
+    result: dict = {"model_versions": [version_shape(mv, user) for mv in page.items]}
+    if page.next_page_token:
+        result["next_page_token"] = page.next_page_token
     return result
 
 

@@ -1,9 +1,11 @@
 """Reads of the registry, filtered by what the user may see. Names map to projects as
 experiment names do (`<project-slug>/<name>` or the caller's default project)."""
 
+from dataclasses import dataclass
 from pathlib import Path
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import F, Prefetch, QuerySet, Window
+from django.db.models.functions import RowNumber
 
 from experiments import search
 from experiments.artifacts import model_local_dir, run_local_dir
@@ -14,6 +16,7 @@ from mlplatform.models import User
 from mlplatform.roles import Role
 from projects.models import Project
 from projects.selectors import project_visible_ids
+from registry import search as registry_search
 from registry.models import ModelAlias, ModelVersion, RegisteredModel
 
 
@@ -64,7 +67,7 @@ def _parse_version(version: object) -> int:
 
 def version_queryset() -> QuerySet[ModelVersion]:
     return ModelVersion.objects.select_related(
-        "registered_model__project", "run__experiment", "logged_model__experiment"
+        "registered_model__project", "run__experiment", "logged_model__experiment", "created_by"
     ).prefetch_related("tags", "aliases")
 
 
@@ -94,24 +97,102 @@ def model_version_latest(*, user: User, name: str, stages: list[str] | None = No
     return [mv for stage, mv in latest.items() if wanted is None or stage.lower() in wanted]
 
 
+@dataclass(frozen=True)
+class SearchPage:
+    items: list
+    next_page_token: str | None
+
+
+def _page(qs: QuerySet, limit: int, page_token: str | None) -> SearchPage:
+    offset = search.decode_page_token(page_token)
+    rows = list(qs[offset : offset + limit + 1])
+    return SearchPage(rows[:limit], search.encode_page_token(offset + limit) if len(rows) > limit else None)
+
+
+def registered_model_search(
+    *,
+    user: User,
+    filter_string: str | None = None,
+    order_by: list[str] | None = None,
+    max_results: int | None = None,
+    page_token: str | None = None,
+    default_project_id: int | None = None,
+    plain_names: bool = False,
+) -> SearchPage:
+    """MLflow's registered-models/search over the models the user sees. `name` in the
+    filter and the order is the MLflow name (see registry.search.mlflow_name), or the
+    plain name with `plain_names` (our REST API, which shows the project apart)."""
+    limit = _max_results(max_results, default=100, threshold=1000)
+    qs = (
+        registered_model_visible_list(user=user)
+        .annotate(
+            mlflow_name=registry_search.mlflow_name(default_project_id=default_project_id, plain=plain_names),
+            mlflow_full_name=registry_search.mlflow_name(plain=plain_names),
+        )
+        .filter(registry_search.registered_model_filter(filter_string))
+        .order_by(*registry_search.registered_model_order(order_by), "pk")
+    )
+    return _page(qs, limit, page_token)
+
+
+def model_version_latest_by_model(*, models: list[RegisteredModel]) -> dict[int, list[ModelVersion]]:
+    """The latest version per stage of each model, in one query (plus prefetches), as
+    MLflow's search shows them; the caller got `models` through an access-checked read."""
+    latest = (
+        version_queryset()
+        .filter(registered_model__in=[m.pk for m in models])
+        .annotate(
+            stage_rank=Window(
+                RowNumber(), partition_by=[F("registered_model"), F("current_stage")], order_by=F("version").desc()
+            )
+        )
+        .filter(stage_rank=1)
+        .order_by("registered_model", "-version")
+    )
+    out: dict[int, list[ModelVersion]] = {}
+    for mv in latest if models else []:
+        out.setdefault(mv.registered_model_id, []).append(mv)
+    return out
+
+
 def model_version_search(
     *,
     user: User,
-    name: str | None = None,
-    run_id: str | None = None,
+    filter_string: str | None = None,
+    order_by: list[str] | None = None,
     max_results: int | None = None,
     page_token: str | None = None,
-) -> tuple[list[ModelVersion], str | None]:
-    limit = search.check_max_results(max_results, default=200000 if max_results is None else 1000)
-    offset = search.decode_page_token(page_token)
+    default_project_id: int | None = None,
+    plain_names: bool = False,
+    registered_model: RegisteredModel | None = None,
+) -> SearchPage:
+    """MLflow's model-versions/search over the versions the user sees (of one model when
+    `registered_model` is given, which the caller got through an access-checked read)."""
+    limit = _max_results(max_results, default=10000, threshold=200_000)
     qs = version_queryset().filter(registered_model__project__in=project_visible_ids(user=user))
-    if name is not None:
-        model = registered_model_get(user=user, name=name)
-        qs = qs.filter(registered_model=model)
-    if run_id:
-        qs = qs.filter(run_id=run_id)
-    page = list(qs.order_by("registered_model__name", "-version")[offset : offset + limit + 1])
-    return page[:limit], search.encode_page_token(offset + limit) if len(page) > limit else None
+    if registered_model is not None:
+        qs = qs.filter(registered_model=registered_model)
+    qs = (
+        qs.annotate(
+            mlflow_name=registry_search.mlflow_name(
+                prefix="registered_model__", default_project_id=default_project_id, plain=plain_names
+            ),
+            mlflow_full_name=registry_search.mlflow_name(prefix="registered_model__", plain=plain_names),
+        )
+        .filter(registry_search.model_version_filter(filter_string))
+        .order_by(*registry_search.model_version_order(order_by))
+    )
+    return _page(qs, limit, page_token)
+
+
+def _max_results(value: int | None, *, default: int, threshold: int) -> int:
+    if value is None:
+        return default
+    if value < 1 or value > threshold:
+        raise ValidationFailed(
+            f"Invalid value for request parameter max_results. It must be at most {threshold}, but got value {value}"
+        )
+    return value
 
 
 def model_version_local_dir(*, version: ModelVersion) -> Path:

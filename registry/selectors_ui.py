@@ -14,6 +14,7 @@ from mlplatform.roles import Role
 from projects.models import Project
 from projects.selectors import project_check, project_visible_ids
 from registry.models import ModelAlias, ModelVersion, RegisteredModel
+from registry.search import mlflow_name, model_version_filter, registered_model_filter
 from registry.selectors import version_queryset
 
 
@@ -27,13 +28,20 @@ def _with_stats(qs: QuerySet[RegisteredModel]) -> QuerySet[RegisteredModel]:
     )
 
 
-def model_overview(*, user: User, project: Project | None = None) -> QuerySet[RegisteredModel]:
-    """Registered models of one project, or of every project the user sees."""
+def model_overview(
+    *, user: User, project: Project | None = None, filter_string: str | None = None
+) -> QuerySet[RegisteredModel]:
+    """Registered models of one project, or of every project the user sees, matching
+    an MLflow registry filter (`name LIKE 'churn%' AND tags.team = 'growth'`) whose
+    `name` is the plain name (the project is shown apart)."""
     if project is not None:
         check_role(user=user, project=project, min_role=Role.VIEWER)
         qs = RegisteredModel.objects.filter(project=project)
     else:
         qs = RegisteredModel.objects.filter(project__in=project_visible_ids(user=user))
+    if filter_string:
+        names = mlflow_name(plain=True)
+        qs = qs.annotate(mlflow_name=names, mlflow_full_name=names).filter(registered_model_filter(filter_string))
     return _with_stats(qs).order_by("-last_updated_timestamp", "name")
 
 
@@ -51,9 +59,14 @@ def model_get(*, user: User, project_slug: str, name: str, min_role: str = Role.
     return model
 
 
-def version_list(*, model: RegisteredModel) -> list[ModelVersion]:
-    """The caller got `model` through model_get (access checked)."""
-    return list(version_queryset().filter(registered_model=model).order_by("-version"))
+def version_list(*, model: RegisteredModel, filter_string: str | None = None) -> list[ModelVersion]:
+    """The caller got `model` through model_get (access checked). `filter_string` is
+    MLflow's model-version filter (`version_number > 3 AND tags.validated = 'yes'`)."""
+    qs = version_queryset().filter(registered_model=model)
+    if filter_string:
+        names = mlflow_name(prefix="registered_model__", plain=True)
+        qs = qs.annotate(mlflow_name=names, mlflow_full_name=names).filter(model_version_filter(filter_string))
+    return list(qs.order_by("-version"))
 
 
 def version_get(*, model: RegisteredModel, version: int) -> ModelVersion:

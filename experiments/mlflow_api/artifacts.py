@@ -7,15 +7,20 @@ import mimetypes
 import os
 import posixpath
 import re
+from urllib.parse import urlencode
 
 from asgiref.sync import sync_to_async
+from django.core import signing
 from django.http import StreamingHttpResponse
 from django.utils.http import content_disposition_header
+from django.views.decorators.csrf import csrf_exempt
 
-from experiments import artifacts, selectors
-from experiments.mlflow_api.common import MlflowError, RequestData, endpoint, raw_body
+from experiments import artifacts, multipart, selectors
+from experiments.mlflow_api.common import MlflowError, RequestData, endpoint, error_response, json_response, raw_body
 from experiments.models import Lifecycle
-from mlplatform.errors import NotFound
+from experiments.validation import parse_int
+from mlplatform.errors import ApplicationError, NotFound, PermissionDenied
+from mlplatform.models import User
 from mlplatform.roles import Role
 
 _RUN_PATH = re.compile(r"^(?P<exp>\d+)/(?P<run_id>[0-9a-f]{32})/artifacts(?:/(?P<rest>.*))?$")
@@ -86,6 +91,93 @@ def file_response(handle, rel: str) -> StreamingHttpResponse:
     response = StreamingHttpResponse(_aiter_file(handle), content_type=content_type)
     response["Content-Length"] = str(size)
     response["Content-Disposition"] = content_disposition_header(as_attachment=True, filename=name)
+    return response
+
+
+# -- multipart uploads (MLFLOW_ENABLE_PROXY_MULTIPART_UPLOAD) ------------------------
+# The client PUTs each part to the URL it was given, with no credentials of its own
+# (made for S3's presigned URLs): so each URL carries a signed, expiring claim naming
+# the user, the artifact root, the upload and the part; the user's role is checked again
+# when the part arrives.
+PART_URL_SALT = "mlflow-artifacts-mpu-part"
+PART_URL_SECONDS = 24 * 3600
+
+
+def _part_url(request, user, root_path: str, upload_id: str, part_number: int) -> str:
+    claim = signing.dumps(
+        {"user": user.pk, "root": root_path, "id": upload_id, "part": part_number}, salt=PART_URL_SALT
+    )
+    return request.build_absolute_uri(f"/api/2.0/mlflow-artifacts/mpu/part?{urlencode({'token': claim})}")
+
+
+def _file_name(local_path: str) -> str:
+    """The client sends its local file's path; the artifact takes its name."""
+    return re.split(r"[\\/]", local_path or "")[-1]
+
+
+@endpoint("POST")
+def mpu_create(request, user, data: RequestData, artifact_path: str):
+    root, rel, root_path = _owner_root(user, artifact_path, Role.DATA_SCIENTIST)
+    name = _file_name(data.string("path"))
+    num_parts = parse_int(data.get("num_parts"), "num_parts", 1)
+    upload_id = multipart.upload_create(root=root, path=posixpath.join(rel, name) if rel else name, num_parts=num_parts)
+    credentials = [
+        {"part_number": n, "url": _part_url(request, user, root_path, upload_id, n), "headers": {}}
+        for n in range(1, num_parts + 1)
+    ]
+    return {"upload_id": upload_id, "credentials": credentials}
+
+
+@endpoint("POST")
+def mpu_complete(request, user, data: RequestData, artifact_path: str):
+    root, _, _ = _owner_root(user, artifact_path, Role.DATA_SCIENTIST)
+    parts = data.list("parts")
+    numbers = [p.get("part_number") if isinstance(p, dict) else None for p in parts]
+    multipart.upload_complete(
+        root=root, upload_id=data.string("upload_id"), part_numbers=[_part_number(n) for n in numbers]
+    )
+    return {}
+
+
+def _part_number(value: object) -> int:
+    number = parse_int(value, "part_number")
+    if number is None:
+        raise MlflowError("INVALID_PARAMETER_VALUE", "Each part needs its part_number.")
+    return number
+
+
+@endpoint("POST")
+def mpu_abort(request, user, data: RequestData, artifact_path: str):
+    root, _, _ = _owner_root(user, artifact_path, Role.DATA_SCIENTIST)
+    multipart.upload_abort(root=root, upload_id=data.string("upload_id"))
+    return {}
+
+
+@csrf_exempt
+def mpu_part(request):
+    """PUT one part to a signed URL handed out by mpu_create (no Authorization header)."""
+    if request.method != "PUT":
+        return error_response("ENDPOINT_NOT_FOUND", f"{request.method} is not allowed here.", 405)
+    try:
+        claim = signing.loads(request.GET.get("token", ""), salt=PART_URL_SALT, max_age=PART_URL_SECONDS)
+    except signing.BadSignature:
+        return error_response("PERMISSION_DENIED", "Invalid or expired part upload URL.", 403)
+    user = User.objects.filter(pk=claim["user"], is_active=True).first()
+    if user is None:
+        return error_response("PERMISSION_DENIED", "Invalid or expired part upload URL.", 403)
+    try:
+        root, _, _ = _owner_root(user, claim["root"], Role.DATA_SCIENTIST)
+        etag = multipart.part_write(
+            root=root, upload_id=claim["id"], part_number=claim["part"], chunks=_stream_body(request)
+        )
+    except NotFound as exc:
+        return error_response("RESOURCE_DOES_NOT_EXIST", exc.message, 404)
+    except PermissionDenied as exc:
+        return error_response("PERMISSION_DENIED", exc.message, 403)
+    except ApplicationError as exc:
+        return error_response("INVALID_PARAMETER_VALUE", exc.message, 400)
+    response = json_response({})
+    response["ETag"] = etag
     return response
 
 

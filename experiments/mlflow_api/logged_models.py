@@ -3,7 +3,6 @@
 from experiments import selectors, services
 from experiments.mlflow_api.common import MlflowError, RequestData, endpoint
 from experiments.mlflow_api.shapes import logged_model_shape, metric_shape
-from experiments.models import Metric
 from experiments.validation import parse_int
 from mlplatform.roles import Role
 
@@ -11,14 +10,17 @@ WRITE = Role.DATA_SCIENTIST
 
 
 def _shape(model) -> dict:
-    points = (
-        Metric.objects.filter(run_id=model.source_run_id, model_id=model.pk)
-        .order_by("key", "step", "timestamp")
-        .values_list("key", "value", "is_nan", "step", "timestamp")
-        if model.source_run_id
-        else []
-    )
-    return logged_model_shape(model, [{**metric_shape(*p), "model_id": model.pk} for p in points])
+    """The model with its metric points (prefetched as `metrics` by the selectors)."""
+    points = [
+        {
+            **metric_shape(p.key, p.value, p.is_nan, p.step, p.timestamp),
+            "model_id": model.pk,
+            "run_id": p.run_id,
+            **({"dataset_name": p.dataset_name, "dataset_digest": p.dataset_digest} if p.dataset_name else {}),
+        }
+        for p in model.metrics.all()
+    ]
+    return logged_model_shape(model, points)
 
 
 def _fresh(model_id: str, user) -> dict:
@@ -87,11 +89,17 @@ def logged_model_log_params(request, user, data: RequestData, model_id: str):
 
 @endpoint("POST")
 def logged_model_search(request, user, data: RequestData):
+    order_by = data.list("order_by")
+    if not all(isinstance(o, dict) for o in order_by):
+        raise MlflowError("INVALID_PARAMETER_VALUE", "`order_by` must be a list of dictionaries.")
     models, token = selectors.logged_model_search(
         user=user,
         experiment_ids=[str(e) for e in data.list("experiment_ids")],
+        filter_string=data.string("filter", required=False) or None,
+        datasets=data.list("datasets"),
+        order_by=order_by,
         max_results=parse_int(data.get("max_results"), "max_results"),
-        page_token=data.get("page_token") or None,
+        page_token=data.string("page_token", required=False) or None,
     )
     result: dict = {"models": [_shape(m) for m in models]}
     if token:
@@ -104,7 +112,7 @@ def server_info_payload() -> dict:
         "store_type": "SqlStore",
         "workspaces_enabled": False,
         "trace_archival_enabled": False,
-        "multipart_uploads_enabled": False,
+        "multipart_uploads_enabled": True,
         "multipart_downloads_enabled": False,
         "presigned_upload_run_id_supported": False,
         "presigned_upload_model_id_supported": False,

@@ -159,6 +159,8 @@ def run_log_metric(request, user, data: RequestData):
         "timestamp": data.require("timestamp"),
         "step": data.get("step", 0),
         "model_id": data.get("model_id") or "",
+        "dataset_name": data.get("dataset_name") or "",
+        "dataset_digest": data.get("dataset_digest") or "",
     }
     services.run_log_batch(run=_run_for_write(user, data), metrics=[metric])
 

@@ -14,6 +14,7 @@ from experiments.models import (
     Experiment,
     Lifecycle,
     LoggedModel,
+    LoggedModelMetric,
     Metric,
     Param,
     Run,
@@ -330,6 +331,37 @@ def _log_metrics(run: Run, points: list[tuple[str, float, int, int, str]]) -> No
     _update_latest(run, best)
 
 
+def _log_model_metrics(run: Run, metrics: list, points: list[tuple[str, float, int, int, str]]) -> None:
+    """Points logged against a logged model of the run's project, with their dataset (the
+    client sends dataset_name / dataset_digest next to model_id), for model search."""
+    wanted = {p[4] for p in points if p[4]}
+    if not wanted:
+        return
+    known = set(
+        LoggedModel.objects.filter(pk__in=wanted, experiment__project_id=run.experiment.project_id).values_list(
+            "pk", flat=True
+        )
+    )
+    rows = []
+    for raw, (key, value, step, ts, model_id) in zip(metrics, points, strict=True):
+        if model_id in known:
+            ds = raw if isinstance(raw, Mapping) else {}
+            rows.append(
+                LoggedModelMetric(
+                    model_id=model_id,
+                    run=run,
+                    key=key,
+                    value=0.0 if value != value else value,
+                    is_nan=value != value,
+                    step=step,
+                    timestamp=ts,
+                    dataset_name=str(ds.get("dataset_name") or ""),
+                    dataset_digest=str(ds.get("dataset_digest") or ""),
+                )
+            )
+    LoggedModelMetric.objects.bulk_create(rows, ignore_conflicts=True)
+
+
 def _rows_and_latest(run: Run, points: list[tuple[str, float, int, int, str]]) -> tuple[list, dict]:
     """Insertable rows, and the latest point per key within the batch."""
     rows, best = [], {}
@@ -437,6 +469,7 @@ def run_log_batch(*, run: Run, metrics: Iterable = (), params: Iterable = (), ta
             _log_params(run, params)
             _upsert_tags(run, tag_pairs)
             _log_metrics(run, points)
+            _log_model_metrics(run, metrics, points)
     if points and _metrics_publish_due(run.pk):
         publish_run(run, "run.metrics", {"run_id": run.pk, "keys": sorted({p[0] for p in points})})
 

@@ -8,6 +8,7 @@ from django.shortcuts import render
 from frontend.views.common import get_or_404
 from frontend.views.experiments import tracking_uri
 from mlplatform.errors import PermissionDenied as NotAllowed
+from mlplatform.errors import ValidationFailed
 from registry import selectors_ui
 
 
@@ -20,8 +21,14 @@ def _call(fn, **kwargs):
 
 @login_required
 def model_list(request):
-    models = list(selectors_ui.model_overview(user=request.user)[:500])
-    return render(request, "frontend/models/list.html", {"models": models, "tracking_uri": tracking_uri(request)})
+    text = request.GET.get("filter", "").strip()
+    error = None
+    try:
+        models = list(selectors_ui.model_overview(user=request.user, filter_string=text)[:500])
+    except ValidationFailed as exc:  # a typo in the search box is the user's to fix: show it
+        models, error = [], exc.message
+    context = {"models": models, "filter": text, "filter_error": error, "tracking_uri": tracking_uri(request)}
+    return render(request, "frontend/models/list.html", context)
 
 
 @login_required
