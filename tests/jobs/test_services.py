@@ -71,7 +71,7 @@ def test_a_job_whose_worker_stopped_heart_beating_fails_or_is_retried(submit, re
         assert job.reason == Reason.WORKER_LOST
 
 
-def test_a_sweep_keeps_to_its_concurrency_limit_and_ranks_children(submit, job_project, scientist):
+def test_a_sweep_keeps_to_its_concurrency_limit_and_ranks_children(submit, job_project, scientist, tracking_server):
     from jobs.selectors import sweep_children
 
     sweep = services.sweep_submit(
