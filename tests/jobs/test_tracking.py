@@ -3,6 +3,8 @@ executor hands it the run, the tracking URI and a token scoped to the job's proj
 revoked when the job ends. Params, system metrics and the final status come from the
 platform."""
 
+from datetime import timedelta
+
 import pytest
 import requests
 
@@ -11,6 +13,7 @@ pytest.importorskip("experiments.services")
 from experiments.artifacts import get_store, model_root, run_root  # noqa: E402
 from experiments.models import LoggedModel, Metric, Param, Run  # noqa: E402
 from jobs.models import JobLogLine, JobMetric, JobStatus  # noqa: E402
+from jobs.services.jobs import TOKEN_MARGIN  # noqa: E402
 from mlplatform import services as core_services  # noqa: E402
 from mlplatform.models import ApiToken  # noqa: E402
 from tests.jobs.conftest import execute  # noqa: E402
@@ -80,8 +83,9 @@ def test_autolog_with_scikit_learn_logs_params_metrics_and_the_model_into_the_jo
     assert "MLmodel" in [f.path for f in get_store().list(model_root(model), "")]
 
 
-def test_a_failed_job_fails_its_run(submit):
-    job = execute(submit("raise SystemExit(2)"))
+def test_a_failed_job_fails_its_run_whatever_its_client_said_at_exit(submit, tracking_server):
+    job = execute(submit("import mlflow\nmlflow.log_metric('x', 1)\nraise SystemExit(2)"))
+    assert job.status == JobStatus.FAILED
     assert Run.objects.get(pk=job.run_id).status == "FAILED"
 
 
@@ -92,7 +96,9 @@ def test_the_job_token_reaches_its_run_during_the_job_and_is_revoked_after(submi
     assert lines_of(job) == ["during the job 200", f"experiment {run.experiment_id}"]
     token = ApiToken.objects.get(pk=job.token_id)
     assert token.project_id == job.project_id and token.revoked_at is not None
-    assert token.expires_at is not None
+    # It would have died by itself shortly after the job's time limit.
+    lifetime = token.expires_at - token.created_at - timedelta(seconds=job.timeout_seconds)
+    assert abs(lifetime - TOKEN_MARGIN) < timedelta(seconds=5)
     raw = (data_dir / "jobs" / str(job.pk) / "work" / "token").read_text()
     after = requests.get(
         f"{tracking_server}/api/2.0/mlflow/runs/get",
