@@ -1,7 +1,9 @@
 """The docker executor: the job runs in a hardened container on any Docker-API engine
 (DOCKER_HOST; Podman's compatible service here). Non-root, init as PID 1 (so SIGTERM
 reaches the job), no capabilities, no new privileges, read-only root with a tmpfs, the
-job's work dir mounted, no network unless allowed, CPU/memory/pids limits."""
+job's work dir mounted, no network unless allowed, CPU/memory/pids limits. The job's
+MLflow client reaches the tracking API through the worker's relay all the same (see
+relay.py): the container's command is our forwarder, which runs the job's command."""
 
 import logging
 import os

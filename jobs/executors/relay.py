@@ -27,7 +27,7 @@ FORWARDER = Path(__file__).resolve().parent.parent / "container" / "forward.py"
 ALLOWED_PREFIXES = ("/api/2.0/mlflow/", "/api/2.0/mlflow-artifacts/", "/ajax-api/2.0/mlflow/", "/api/3.0/mlflow/")
 HOP_BY_HOP = frozenset(
     {"connection", "keep-alive", "proxy-connection", "proxy-authorization", "te", "trailer", "transfer-encoding"}
-    | {"upgrade", "host", "content-length"}
+    | {"upgrade", "host", "content-length", "expect"}
 )
 CHUNK = 64 * 1024
 
