@@ -118,17 +118,12 @@ def test_a_revoked_token_is_refused_at_once_although_checks_are_cached(client, u
     assert client.get("/api/2.0/mlflow/experiments/search", **headers).status_code == 401
 
 
-def test_an_expired_token_is_refused_although_checks_are_cached(client, user, token_for):
-    raw = token_for(user)
-    headers = {"HTTP_AUTHORIZATION": f"Bearer {raw}"}
-    assert client.get("/api/2.0/mlflow/experiments/search", **headers).status_code == 200
+def test_an_expired_token_is_refused_although_checks_are_cached(client, user, token_for, monkeypatch):
     from django.utils import timezone
 
-    ApiToken.objects.filter(user=user).update(expires_at=timezone.now())
-    # The cached check remembers the expiry it read; move it as a clock would.
-    from experiments.mlflow_api import common
-
-    for _deadline, _count, cached in common._auth_cache.values():
-        if getattr(cached, "api_token", None) is not None and cached.api_token.user_id == user.pk:
-            cached.api_token.expires_at = timezone.now()
+    raw = token_for(user, expires_in_days=None, expires_at=timezone.now() + timedelta(hours=1))
+    headers = {"HTTP_AUTHORIZATION": f"Bearer {raw}"}
+    assert client.get("/api/2.0/mlflow/experiments/search", **headers).status_code == 200
+    later = timezone.now() + timedelta(hours=2)
+    monkeypatch.setattr(timezone, "now", lambda: later)
     assert client.get("/api/2.0/mlflow/experiments/search", **headers).status_code == 401
