@@ -49,7 +49,7 @@ lock:
 
 # The container jobs' base image, built once from Debian packages (about 3 minutes;
 # skipped when it exists). Needs the engine: compose/jobs/engine.sh starts it.
-JOB_IMAGE ?= localhost/mlp-python:bookworm
+JOB_IMAGE ?= localhost/mlp-python:bookworm-mlflow
 image:
 	@podman image exists $(JOB_IMAGE) && echo "$(JOB_IMAGE) exists" || bash compose/jobs/build-image.sh $(JOB_IMAGE)
 

@@ -170,6 +170,14 @@ def run_get(*, user: User, run_id: str, min_role: str = Role.VIEWER) -> Run:
     return run
 
 
+def run_metric_points_after(*, run: Run, after_id: int, limit: int = 5000) -> list[tuple[int, str, float, int, int]]:
+    """(id, key, value, step, timestamp) of the points logged to `run` after point
+    `after_id`, oldest first: a tail for whoever follows a live run (the jobs' page).
+    The caller already holds the run, so no role check here."""
+    points = Metric.objects.filter(run=run, pk__gt=after_id).order_by("pk")
+    return list(points.values_list("pk", "key", "value", "step", "timestamp")[:limit])
+
+
 def with_run_data(qs: QuerySet[Run]) -> QuerySet[Run]:
     """Everything the MLflow Run shape shows, in a fixed number of queries."""
     return qs.select_related("experiment").prefetch_related(

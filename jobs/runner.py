@@ -13,14 +13,13 @@ from typing import Any
 from django.conf import settings
 from django.utils import timezone
 
-from jobs import spec, tracking
+from jobs import secrets, spec, tracking
 from jobs.executors import ExecutionContext, InfrastructureError, Outcome, get_executor
-from jobs.executors.docker import SHIM_DIR, SHIM_MOUNT, WORKDIR
+from jobs.executors.relay import FORWARD_PORT
 from jobs.models import Executor, Job, JobStatus, Reason
 from jobs.services import jobs as job_services
 from jobs.services.logs import job_log_append, job_metrics_record, secrets_of
 from jobs.services.sweeps import sweep_advance
-from mlplatform import services as core_services
 
 logger = logging.getLogger(__name__)
 
@@ -28,7 +27,6 @@ FLUSH_SECONDS = 0.2
 FLUSH_LINES = 2000
 CANCEL_CHECK_SECONDS = 0.5
 HEARTBEAT_SECONDS = 5.0
-TRACKING_FILE = ".mlp/tracking.jsonl"
 
 
 def work_root(job: Job) -> Path:
@@ -36,18 +34,16 @@ def work_root(job: Job) -> Path:
 
 
 def prepare_workdir(job: Job) -> Path:
-    """A fresh work dir per attempt; code, params.json and the tracking file go in."""
+    """A fresh work dir per attempt; code and params.json go in."""
     workdir = work_root(job) / "work"
     if workdir.exists():
         shutil.rmtree(workdir)
     (workdir / ".mlp").mkdir(parents=True)
-    (workdir / "artifacts").mkdir()
     if job.bundle:
         spec.extract_bundle(job.bundle, str(workdir))
     if job.script:
         (workdir / "main.py").write_text(job.script, encoding="utf-8")
     (workdir / "params.json").write_text(json.dumps(job.params), encoding="utf-8")
-    (workdir / TRACKING_FILE).touch()
     return workdir
 
 
@@ -59,10 +55,18 @@ def job_command(job: Job) -> list[str]:
     return args
 
 
-def job_env(job: Job, workdir: Path, token: str) -> dict[str, str]:
-    """Nothing of the worker's environment leaks in: only what the job needs."""
+def tracking_uri(job: Job) -> str:
+    """A local job reaches the platform itself; a container job, which has no network,
+    its in-container forwarder to the worker's relay (see jobs/executors/relay.py)."""
+    if job.executor == Executor.DOCKER:
+        return f"http://127.0.0.1:{FORWARD_PORT}"
+    return settings.MLP_PUBLIC_URL.rstrip("/")
+
+
+def job_env(job: Job, workdir: Path, token: str, experiment_id: str = "") -> dict[str, str]:
+    """Nothing of the worker's environment leaks in: only what the job needs. The local
+    executor runs the platform's own interpreter (its venv has the MLflow client)."""
     docker = job.executor == Executor.DOCKER
-    inside = Path(WORKDIR) if docker else workdir
     venv_bin = str(Path(sys.executable).parent)
     threads = str(max(1, int(job.cpus)))
     env = {
@@ -71,30 +75,28 @@ def job_env(job: Job, workdir: Path, token: str) -> dict[str, str]:
         "LANG": "C.UTF-8",
         "PYTHONUNBUFFERED": "1",
         "PYTHONDONTWRITEBYTECODE": "1",
-        "PYTHONPATH": SHIM_MOUNT if docker else str(SHIM_DIR),
         "OMP_NUM_THREADS": threads,
         "OPENBLAS_NUM_THREADS": threads,
         "MLP_JOB_ID": str(job.pk),
-        "MLP_TRACKING_FILE": str(inside / TRACKING_FILE),
-        "MLFLOW_TRACKING_URI": getattr(settings, "MLP_PUBLIC_URL", "http://127.0.0.1:8000"),
+        "MLFLOW_TRACKING_URI": tracking_uri(job),
         "MLFLOW_RUN_ID": job.run_id,
-        "MLFLOW_EXPERIMENT_NAME": job.experiment_name,
+        "MLFLOW_EXPERIMENT_ID": experiment_id,
     }
     if token:
         env["MLFLOW_TRACKING_TOKEN"] = token
-    return {**job.env, **job.secret_env, **env}
+    return {**job.env, **secrets.decrypt_values(job.secret_env), **{k: v for k, v in env.items() if v}}
 
 
 class RunnerSink:
     """Batches lines and metrics into the database, heart-beats, watches for cancel,
-    and tails the job's tracking file."""
+    and follows what the job logs to its run (for the job page's charts and progress)."""
 
-    def __init__(self, job: Job, workdir: Path, run: Any, secrets: list[str]):
-        self.job, self.workdir, self.run, self.secrets = job, workdir, run, secrets
+    def __init__(self, job: Job, run: Any, masked: list[str]):
+        self.job, self.run, self.masked = job, run, masked
         self.pending: list[str] = []
         self.seq = job.log_lines
         self.last_flush = self.last_cancel_check = self.last_beat = time.monotonic()
-        self.tracking_offset = 0
+        self.last_point = 0
         self.cancel_by = ""
 
     def started(self, *, pid: int | None = None, container_id: str = "") -> None:
@@ -122,7 +124,7 @@ class RunnerSink:
     def flush(self) -> None:
         if self.pending:
             lines, self.pending = self.pending, []
-            self.seq = job_log_append(job=self.job, start_seq=self.seq, lines=lines, secrets=self.secrets)
+            self.seq = job_log_append(job=self.job, start_seq=self.seq, lines=lines, secrets=self.masked)
         self.last_flush = time.monotonic()
 
     def tick(self) -> bool:
@@ -134,7 +136,7 @@ class RunnerSink:
             self.last_beat = now
         if now - self.last_cancel_check >= CANCEL_CHECK_SECONDS:
             self.last_cancel_check = now
-            self.read_tracking()
+            self.follow_run()
             return self.should_stop()
         return False
 
@@ -151,46 +153,20 @@ class RunnerSink:
             return True
         return False
 
-    def read_tracking(self) -> None:
-        path = self.workdir / TRACKING_FILE
-        try:
-            with open(path, "rb") as handle:
-                handle.seek(self.tracking_offset)
-                data = handle.read(4 * 1024 * 1024)
-        except OSError:
-            return
-        complete = data[: data.rfind(b"\n") + 1]
-        self.tracking_offset += len(complete)
-        records = [_parse(raw) for raw in complete.splitlines()]
-        self.ingest([r for r in records if r])
-
-    def ingest(self, records: list[dict]) -> None:
-        metrics = [r for r in records if r.get("type") == "metric"]
-        params = {r["key"]: r["value"] for r in records if r.get("type") == "param"}
-        tags = {r["key"]: r["value"] for r in records if r.get("type") == "tag"}
-        if metrics:
-            job_metrics_record(job=self.job, points=[_point(m) for m in metrics])
-        if metrics or params or tags:
-            dicts = [{"key": m["key"], "value": m["value"], "step": m["step"], "timestamp": m["ts"]} for m in metrics]
-            tracking.run_log(run=self.run, metrics=dicts, params=params, tags=tags)
-
-
-def _parse(raw: bytes) -> dict | None:
-    try:
-        record = json.loads(raw)
-        if record.get("type") == "metric":
-            record["value"], record["step"], record["ts"] = (
-                float(record["value"]),
-                int(record["step"]),
-                int(record["ts"]),
-            )
-        return record if isinstance(record.get("key", ""), str) else None
-    except (ValueError, TypeError, KeyError, AttributeError):
-        return None
-
-
-def _point(m: dict) -> tuple[str, float, int, datetime]:
-    return (m["key"], m["value"], m["step"], datetime.fromtimestamp(m["ts"] / 1000, tz=UTC))
+    def follow_run(self) -> None:
+        """Copies the points the job's client logged to its run into the job's own
+        metrics; system points are the platform's and are recorded by samples()."""
+        while True:
+            rows = tracking.run_metric_tail(run=self.run, after_id=self.last_point)
+            if not rows:
+                return
+            self.last_point = rows[-1][0]
+            points = [
+                (key, value, step, datetime.fromtimestamp(ts / 1000, tz=UTC))
+                for _pk, key, value, step, ts in rows
+                if not key.startswith("system/")
+            ]
+            job_metrics_record(job=self.job, points=points)
 
 
 def _metric_dicts(points: list[tuple[str, float]], step: int) -> list[dict]:
@@ -205,10 +181,10 @@ def job_execute(*, job_id: int, worker: str) -> str:
         return "skipped"
     if not job_services.job_attempt_started(job=job, worker=worker):
         return "skipped"
-    token_id, run = None, None
+    run = None
     try:
         run = _start_run(job)
-        token_id, raw = _token(job)
+        raw = job_services.job_token_issue(job=job)
         outcome = _execute(job, raw, run)
     except InfrastructureError as exc:
         outcome = _infrastructure_failure(job, str(exc))
@@ -216,8 +192,8 @@ def job_execute(*, job_id: int, worker: str) -> str:
         logger.exception("job %s failed in the platform", job.pk)
         outcome = Outcome(JobStatus.FAILED, Reason.INFRASTRUCTURE, None, f"platform error: {exc}"[:500])
     finally:
-        if token_id is not None:
-            core_services.api_token_revoke(token_id=token_id, actor=job.created_by)
+        # The job's processes are gone: its token goes with them, whatever the outcome.
+        job_services.job_token_revoke(job=job)
     _finish(job, outcome, run)
     return outcome.status
 
@@ -232,34 +208,27 @@ def _start_run(job: Job) -> Any:
     return run
 
 
-def _token(job: Job) -> tuple[int | None, str]:
-    token, raw = core_services.api_token_create(
-        user=job.created_by, name=f"job #{job.pk}", project=job.project, expires_in_days=1
-    )
-    Job.objects.filter(pk=job.pk).update(token_id=token.pk)
-    return token.pk, raw
-
-
 def _execute(job: Job, token: str, run: Any) -> Outcome:
     workdir = prepare_workdir(job)
     ctx = ExecutionContext(
         workdir=workdir,
         command=job_command(job),
-        env=job_env(job, workdir, token),
+        env=job_env(job, workdir, token, tracking.run_experiment_id(run)),
         memory_mb=job.memory_mb,
         cpus=job.cpus,
         gpus=job.gpus,
         timeout_seconds=job.timeout_seconds,
         network=job.network,
         image=job.image.name if job.image else "",
+        python=job.image.python if job.image else "python3",
         job_id=job.pk,
     )
-    sink = RunnerSink(job, workdir, run, secrets_of(job, [token]))
+    sink = RunnerSink(job, run, secrets_of(job, [token]))
     try:
         outcome = get_executor(job.executor).run(ctx, sink)
     finally:
         sink.flush()
-        sink.read_tracking()
+        sink.follow_run()
     if outcome.status == JobStatus.CANCELLED:
         outcome.message = sink.cancel_by or outcome.message
     return outcome
@@ -288,7 +257,6 @@ def _finish(job: Job, outcome: Outcome, run: Any) -> None:
             exit_code=outcome.exit_code,
             pid=None,
         )
-    tracking.run_store_artifacts(run=run, folder=work_root(job) / "work" / "artifacts")
     tracking.run_finish(run=run, status=job.status)
     if job.sweep_id:
         sweep_advance(sweep_id=job.sweep_id)

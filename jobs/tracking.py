@@ -1,9 +1,10 @@
 """The jobs' bridge to runs. Every job owns a run in the experiments app; this module
-is the only place that talks to experiments.services and its artifact store. Tracking
-never fails the job it observes: errors are logged and the job carries on."""
+is the only place that talks to experiments' services and selectors. The job itself
+logs to its run with the real MLflow client over the MLflow-compatible API; the
+platform adds the params, system metrics and the final status here. Tracking never
+fails the job it observes: errors are logged and the job carries on."""
 
 import logging
-from pathlib import Path
 from typing import Any
 
 from django.utils import timezone
@@ -11,16 +12,13 @@ from django.utils import timezone
 logger = logging.getLogger(__name__)
 
 try:  # experiments landed separately (see jobs/apps.py); jobs work without it
-    from experiments import artifacts as experiment_artifacts
     from experiments import selectors as experiment_selectors
     from experiments import services as experiment_services
 except ImportError:  # pragma: no cover - depends on what is merged
-    experiment_services = experiment_selectors = experiment_artifacts = None
+    experiment_services = experiment_selectors = None
 
 MAX_METRICS_PER_CALL = 1000
 MAX_PARAMS_PER_CALL = 100
-# A model the job saved goes where MLflow's log_model puts it.
-MODEL_DIR = "model"
 
 
 def available() -> bool:
@@ -70,26 +68,33 @@ def run_log(*, run: Any, metrics: list[dict], params: dict[str, str], tags: dict
         logger.exception("logging to run %s failed", run.pk)
 
 
-def run_store_artifacts(*, run: Any, folder: Path) -> int:
-    """Copies what the job left in its artifacts/ folder into the run. Returns the
-    number of files stored."""
-    if experiment_artifacts is None or run is None or not folder.is_dir():
-        return 0
-    store, root, stored = experiment_artifacts.get_store(), experiment_artifacts.run_root(run), 0
-    for path in sorted(folder.rglob("*")):
-        if path.is_file() and not path.is_symlink():
-            try:
-                store.write(root, path.relative_to(folder).as_posix(), experiment_artifacts.iter_file(path.open("rb")))
-                stored += 1
-            except Exception:
-                logger.exception("storing artifact %s of run %s failed", path.name, run.pk)
-    return stored
+def run_metric_tail(*, run: Any, after_id: int) -> list[tuple[int, str, float, int, int]]:
+    """What the job's own MLflow client logged to its run since point `after_id`."""
+    if experiment_selectors is None or run is None:
+        return []
+    try:
+        return experiment_selectors.run_metric_points_after(run=run, after_id=after_id)
+    except Exception:
+        logger.exception("reading the metrics of run %s failed", run.pk)
+        return []
+
+
+def run_experiment_id(run: Any) -> str:
+    return str(run.experiment_id) if run is not None else ""
+
+
+def mlflow_status(job_status: str) -> str:
+    return {"succeeded": "FINISHED", "cancelled": "KILLED"}.get(job_status, "FAILED")
 
 
 def run_finish(*, run: Any, status: str) -> None:
+    """Ends the run with the MLflow status of the job status `status`."""
+    run_end(run=run, mlflow_status=mlflow_status(status))
+
+
+def run_end(*, run: Any, mlflow_status: str) -> None:
     if experiment_services is None or run is None:
         return
-    mlflow_status = {"succeeded": "FINISHED", "cancelled": "KILLED"}.get(status, "FAILED")
     try:
         experiment_services.run_update(run=run, status=mlflow_status, end_time=now_ms())
     except Exception:
@@ -98,10 +103,14 @@ def run_finish(*, run: Any, status: str) -> None:
 
 def sweep_parent(job) -> Any | None:
     """The sweep's parent run, for a child job."""
-    if experiment_selectors is None or job.sweep_id is None or not job.sweep.parent_run_id:
+    return sweep_parent_run(job.sweep) if job.sweep_id else None
+
+
+def sweep_parent_run(sweep) -> Any | None:
+    if experiment_selectors is None or not sweep.parent_run_id:
         return None
     try:
-        return experiment_selectors.run_get(user=job.created_by, run_id=job.sweep.parent_run_id)
+        return experiment_selectors.run_get(user=sweep.created_by, run_id=sweep.parent_run_id)
     except Exception:
-        logger.warning("the parent run of sweep %s is not reachable", job.sweep_id)
+        logger.warning("the parent run of sweep %s is not reachable", sweep.pk)
         return None

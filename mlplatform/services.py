@@ -80,6 +80,10 @@ def api_token_revoke(*, token_id: int, actor: User) -> ApiToken:
         return token
     token.revoked_at = timezone.now()
     token.save(update_fields=["revoked_at"])
+    # Now for this process and cached checks made before; again after commit, for a
+    # check that read the row before this transaction committed.
+    tokens.revocations_bump()
+    transaction.on_commit(tokens.revocations_bump)
     audit_record(actor=actor, action="api_token.revoke", target=token, after={"revoked_at": str(token.revoked_at)})
     return token
 

@@ -224,14 +224,17 @@ API_TOKEN_DEFAULT_DAYS = 90
 
 # Jobs (see jobs/): where they run, what they may use.
 MLP_JOB_EXECUTOR = os.environ.get("MLP_JOB_EXECUTOR", "local")
-MLP_JOB_DEFAULT_IMAGE = os.environ.get("MLP_JOB_DEFAULT_IMAGE", "localhost/mlp-python:bookworm")
+MLP_JOB_DEFAULT_IMAGE = os.environ.get("MLP_JOB_DEFAULT_IMAGE", "localhost/mlp-python:bookworm-mlflow")
 MLP_JOB_ALLOW_NETWORK = env_bool("MLP_JOB_ALLOW_NETWORK")
 MLP_JOB_QUEUES = env_list("MLP_JOB_QUEUES", "jobs")
 MLP_JOB_BUNDLE_MAX_BYTES = int(os.environ.get("MLP_JOB_BUNDLE_MAX_BYTES", 20 * 1024 * 1024))
 MLP_JOB_PIDS_LIMIT = int(os.environ.get("MLP_JOB_PIDS_LIMIT", 256))
 MLP_JOB_HEARTBEAT_TIMEOUT = int(os.environ.get("MLP_JOB_HEARTBEAT_TIMEOUT", 60))
 MLP_JOB_REDISPATCH_AFTER = int(os.environ.get("MLP_JOB_REDISPATCH_AFTER", 60))
+# The URL jobs' MLflow clients reach the tracking API at (container jobs through a relay).
 MLP_PUBLIC_URL = os.environ.get("MLP_PUBLIC_URL", "http://127.0.0.1:8000")
+# Fernet key for jobs' secret env values at rest; derived from SECRET_KEY when empty.
+MLP_SECRETS_KEY = os.environ.get("MLP_SECRETS_KEY", "")
 # Model serving (deployments.serving): every serving process polls the routing version
 # this often, appends each prediction to a spool file here before answering, and
 # batches concurrent requests up to this many rows.

@@ -19,10 +19,12 @@ from typing import Any
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.http.response import HttpResponseBase
+from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions as drf_exceptions
 from rest_framework.authentication import CSRFCheck
 
+from mlplatform import tokens
 from mlplatform.authentication import BearerTokenAuthentication, TokenOrPasswordBasicAuthentication
 from mlplatform.errors import (
     AlreadyExists,
@@ -67,25 +69,35 @@ def _map_error(exc: ApplicationError) -> JsonResponse:
 # A tracking client sends thousands of requests with the same credentials; checking
 # them (a query, or a deliberately slow password hash) on every one would dominate the
 # hot path. A successful check is remembered for a few seconds, keyed by a hash of the
-# header, so a revoked token or changed password stops working within AUTH_CACHE_SECONDS.
+# header. A changed password stops working within AUTH_CACHE_SECONDS; a revoked token at
+# once (any revocation bumps a shared count that each hit compares, see
+# mlplatform.tokens) and an expired one at its expiry.
 AUTH_CACHE_SECONDS = 10.0
-_auth_cache: dict[str, tuple[float, Any]] = {}
+_auth_cache: dict[str, tuple[float, int, Any]] = {}
 _auth_lock = threading.Lock()
 
 
 def _cached_user(header: str):
     key = hashlib.sha256(header.encode("utf-8", "surrogateescape")).hexdigest()
     now = time.monotonic()
+    # Read before checking: a revocation during the check leaves the entry stale at once.
+    revocations = tokens.revocations_count()
     with _auth_lock:
         hit = _auth_cache.get(key)
-    if hit is not None and hit[0] > now:
-        return _fresh_copy(hit[1])
+    if hit is not None and hit[0] > now and hit[1] == revocations and not _token_expired(hit[2]):
+        return _fresh_copy(hit[2])
     user = _check_header(header)
     with _auth_lock:
         if len(_auth_cache) > 10000:
             _auth_cache.clear()
-        _auth_cache[key] = (now + AUTH_CACHE_SECONDS, user)
+        _auth_cache[key] = (now + AUTH_CACHE_SECONDS, revocations, user)
     return _fresh_copy(user)
+
+
+def _token_expired(user) -> bool:
+    token = getattr(user, "api_token", None)
+    expires_at = getattr(token, "expires_at", None)
+    return expires_at is not None and expires_at <= timezone.now()
 
 
 def _fresh_copy(user):

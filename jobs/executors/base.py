@@ -5,6 +5,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 import queue
+import shutil
+import subprocess
 import threading
 import time
 from typing import Protocol
@@ -32,6 +34,7 @@ class ExecutionContext:
     network: bool
     image: str = ""
     job_id: int = 0
+    python: str = "python3"  # the image's interpreter, which runs the tracking forwarder
 
 
 @dataclass
@@ -66,6 +69,36 @@ class Watch:
     stop_reason: str | None = None
     saw_memory_error: bool = False
     samples_out: "queue.Queue[list]" = field(default_factory=queue.Queue)
+
+
+GPU_QUERY = ["nvidia-smi", "--query-gpu=utilization.gpu,memory.used", "--format=csv,noheader,nounits"]
+
+
+def parse_gpu_query(output: str) -> list[tuple[str, float]]:
+    """`utilization, memory MiB` per line, one line per GPU, into MLflow's system metric
+    names. A field nvidia-smi cannot read ("[N/A]") is left out."""
+    points: list[tuple[str, float]] = []
+    for index, line in enumerate(line for line in output.splitlines() if line.strip()):
+        values = [value.strip() for value in line.split(",")]
+        names = (f"system/gpu_{index}_utilization_percentage", f"system/gpu_{index}_memory_usage_megabytes")
+        for name, value in zip(names, values, strict=False):
+            try:
+                points.append((name, float(value)))
+            except ValueError:
+                continue
+    return points
+
+
+def gpu_points(gpus: int) -> list[tuple[str, float]]:
+    """GPU samples for a job that asked for GPUs, on a host that has nvidia-smi. The
+    query covers the host's GPUs; jobs on one host share them."""
+    if not gpus or shutil.which(GPU_QUERY[0]) is None:
+        return []
+    try:
+        result = subprocess.run(GPU_QUERY, capture_output=True, text=True, timeout=5, check=True)
+    except (OSError, subprocess.SubprocessError):
+        return []
+    return parse_gpu_query(result.stdout)
 
 
 def start_sampler(watch: Watch, done: threading.Event) -> None:

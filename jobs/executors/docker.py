@@ -1,7 +1,9 @@
 """The docker executor: the job runs in a hardened container on any Docker-API engine
 (DOCKER_HOST; Podman's compatible service here). Non-root, init as PID 1 (so SIGTERM
 reaches the job), no capabilities, no new privileges, read-only root with a tmpfs, the
-job's work dir mounted, no network unless allowed, CPU/memory/pids limits."""
+job's work dir mounted, no network unless allowed, CPU/memory/pids limits. The job's
+MLflow client reaches the tracking API through the worker's relay all the same (see
+relay.py): the container's command is our forwarder, which runs the job's command."""
 
 import logging
 import os
@@ -17,16 +19,16 @@ from jobs.executors.base import (
     Outcome,
     Sink,
     Watch,
+    gpu_points,
     outcome_for,
     pump,
     split_lines,
 )
+from jobs.executors.relay import TrackingRelay, forwarded_command
 
 logger = logging.getLogger(__name__)
 
-SHIM_DIR = Path(__file__).resolve().parent.parent / "shim"
 WORKDIR = "/work"
-SHIM_MOUNT = "/opt/mlp"
 LABEL = "mlp.job"
 MB = 1024 * 1024
 
@@ -73,7 +75,7 @@ def remove_job_containers(job_id: int) -> None:
         logger.exception("removing the containers of job %s failed", job_id)
 
 
-def container_options(ctx: ExecutionContext) -> dict:
+def container_options(ctx: ExecutionContext, relay: TrackingRelay) -> dict:
     import docker
 
     options = {
@@ -85,7 +87,7 @@ def container_options(ctx: ExecutionContext) -> dict:
         "tmpfs": {"/tmp": "rw,size=256m,mode=1777"},  # noqa: S108 - the container's own tmpfs
         "volumes": {
             str(ctx.workdir): {"bind": WORKDIR, "mode": "rw"},
-            str(SHIM_DIR): {"bind": SHIM_MOUNT, "mode": "ro"},
+            **relay.volume(),
         },
         "working_dir": WORKDIR,
         "network_mode": "bridge" if ctx.network else "none",
@@ -129,10 +131,15 @@ class DockerExecutor:
     def run(self, ctx: ExecutionContext, sink: Sink) -> Outcome:
         engine = client()
         _give_workdir_to_job_user(ctx.workdir)
-        try:
-            container = engine.containers.run(ctx.image, ctx.command, **container_options(ctx))
-        except Exception as exc:
-            raise InfrastructureError(f"the container did not start: {exc}") from exc
+        with TrackingRelay(settings.MLP_PUBLIC_URL) as relay:
+            try:
+                command = forwarded_command(ctx.command, ctx.python)
+                container = engine.containers.run(ctx.image, command, **container_options(ctx, relay))
+            except Exception as exc:
+                raise InfrastructureError(f"the container did not start: {exc}") from exc
+            return self._run_started(container, ctx, sink)
+
+    def _run_started(self, container, ctx: ExecutionContext, sink: Sink) -> Outcome:
         sink.started(container_id=container.id)
         try:
             return self._watch(container, ctx, sink)
@@ -158,7 +165,11 @@ class DockerExecutor:
             exited.set()
 
         threading.Thread(target=wait, daemon=True).start()
-        watch = Watch(lines=lines, finished=exited.is_set, sample=lambda: stats_points(container.stats(stream=False)))
+        watch = Watch(
+            lines=lines,
+            finished=exited.is_set,
+            sample=lambda: stats_points(container.stats(stream=False)) + gpu_points(ctx.gpus),
+        )
         stop = pump(watch, sink, ctx.timeout_seconds)
         if stop is not None:
             container.stop(timeout=3)

@@ -12,7 +12,7 @@ import time
 
 import psutil
 
-from jobs.executors.base import ExecutionContext, Outcome, Sink, Watch, outcome_for, pump, split_lines
+from jobs.executors.base import ExecutionContext, Outcome, Sink, Watch, gpu_points, outcome_for, pump, split_lines
 
 PR_SET_PDEATHSIG = 1
 MB = 1024 * 1024
@@ -56,8 +56,9 @@ def kill_group(pgid: int, grace: float = 2.0) -> None:
 
 
 class TreeSampler:
-    def __init__(self, pid: int):
+    def __init__(self, pid: int, gpus: int = 0):
         self.root = psutil.Process(pid)
+        self.gpus = gpus
         self.known: dict[int, psutil.Process] = {}
 
     def __call__(self) -> list[tuple[str, float]]:
@@ -73,6 +74,7 @@ class TreeSampler:
         return [
             ("system/cpu_utilization_percentage", round(cpu, 1)),
             ("system/system_memory_usage_megabytes", round(rss / MB, 1)),
+            *gpu_points(self.gpus),
         ]
 
 
@@ -96,7 +98,7 @@ class LocalExecutor:
         watch = Watch(
             lines=lines,
             finished=lambda: proc.poll() is not None,
-            sample=TreeSampler(proc.pid),
+            sample=TreeSampler(proc.pid, ctx.gpus),
             over_memory=lambda points: dict(points).get("system/system_memory_usage_megabytes", 0) > ctx.memory_mb,
         )
         try:

@@ -7,6 +7,8 @@ from jobs.services.jobs import (  # noqa: F401
     job_heartbeat,
     job_rerun,
     job_submit,
+    job_token_issue,
+    job_token_revoke,
     job_transition,
 )
 from jobs.services.logs import job_log_append, job_metrics_record  # noqa: F401

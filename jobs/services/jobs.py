@@ -1,6 +1,6 @@
 """Submitting, dispatching, transitioning, cancelling and rerunning jobs."""
 
-from datetime import datetime
+from datetime import datetime, timedelta
 import logging
 from pathlib import Path
 from typing import Any
@@ -12,10 +12,11 @@ from django.db.models import F
 from django.utils import timezone
 
 from jobs import events as job_events
-from jobs import spec
+from jobs import secrets, spec
 from jobs.models import TERMINAL, TRANSITIONS, Executor, Job, JobEvent, JobImage, JobStatus, Reason, Sweep
+from mlplatform import services as core_services
 from mlplatform.audit import audit_record
-from mlplatform.errors import InvalidState, PermissionDenied, ValidationFailed
+from mlplatform.errors import InvalidState, NotFound, PermissionDenied, ValidationFailed
 from mlplatform.models import User
 from projects.models import Project
 
@@ -130,7 +131,7 @@ def job_submit(
         bundle_name=bundle_name[:255],
         params=clean_params,
         env=env_spec.plain,
-        secret_env=env_spec.secret,
+        secret_env=secrets.encrypt_values(env_spec.secret),
         cpus=resources_spec.cpus,
         memory_mb=resources_spec.memory_mb,
         gpus=resources_spec.gpus,
@@ -202,8 +203,41 @@ def job_transition(
         else:
             for key, value in values.items():
                 setattr(job, key, value)
+        if old in (JobStatus.STARTING, JobStatus.RUNNING) and to not in (JobStatus.STARTING, JobStatus.RUNNING):
+            # Whoever ends the attempt (its runner, the reconciler) ends its token.
+            job_token_revoke(job=job)
         job_events.publish_status(job)
     return True
+
+
+# The job's token outlives its time limit by this much: the runner still finishes the
+# run and a slow last upload must not be refused; it is revoked when the job ends anyway.
+TOKEN_MARGIN = timedelta(minutes=5)
+
+
+def job_token_issue(*, job: Job) -> str:
+    """A token of the job's creator that reaches the job's project only, expiring after
+    the job's time limit, for the job's MLflow client. Returns its secret."""
+    token, raw = core_services.api_token_create(
+        user=job.created_by,
+        name=f"job #{job.pk}",
+        project=job.project,
+        expires_in_days=None,
+        expires_at=timezone.now() + timedelta(seconds=job.timeout_seconds) + TOKEN_MARGIN,
+    )
+    Job.objects.filter(pk=job.pk).update(token_id=token.pk)
+    job.token_id = token.pk
+    return raw
+
+
+def job_token_revoke(*, job: Job) -> None:
+    """Revokes the job's current token, if any; repeating it is harmless."""
+    if job.token_id is None:
+        return
+    try:
+        core_services.api_token_revoke(token_id=job.token_id, actor=job.created_by)
+    except NotFound:  # gone with its user: nothing left to revoke
+        pass
 
 
 def job_heartbeat(*, job_id: int) -> datetime:
@@ -230,6 +264,10 @@ def job_cancel(*, job: Job, actor: User) -> Job:
         )
         job.refresh_from_db()
     audit_record(actor=actor, action="job.cancel", target=job, project_id=job.project_id, after={"status": job.status})
+    if job.sweep_id and job.is_terminal:  # a queued child never reaches a runner
+        from jobs.services.sweeps import sweep_advance
+
+        sweep_advance(sweep_id=job.sweep_id)
     return job
 
 
@@ -245,7 +283,7 @@ def job_rerun(*, job: Job, user: User, changes: dict[str, Any] | None = None) ->
         "script": job.script,
         "params": job.params,
         "env": job.env,
-        "secret_env": job.secret_env,
+        "secret_env": secrets.decrypt_values(job.secret_env),
         "resources": {
             "cpus": job.cpus,
             "memory_mb": job.memory_mb,

@@ -8,6 +8,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from jobs import events as job_events
+from jobs import secrets
 from jobs.models import Job, JobLogLine, JobMetric
 from mlplatform import events
 
@@ -26,7 +27,8 @@ def mask(text: str, secrets: list[str]) -> str:
 def secrets_of(job: Job, extra: list[str] | None = None) -> list[str]:
     """The values to mask in everything the job prints. Longest first, so a secret that
     contains a shorter one is masked whole."""
-    values = [v for v in job.secret_env.values() if len(v) >= 3] + [v for v in (extra or []) if v]
+    plain = secrets.decrypt_values(job.secret_env)
+    values = [v for v in plain.values() if len(v) >= 3] + [v for v in (extra or []) if v]
     return sorted(set(values), key=len, reverse=True)
 
 

@@ -52,6 +52,8 @@ def _recover_lost_worker(job: Job) -> str:
         job_dispatch(job=job)
         return "retried"
     job_transition(job=job, to=JobStatus.FAILED, reason=Reason.WORKER_LOST, message=message, pid=None)
+    if job.sweep_id:
+        sweep_advance(sweep_id=job.sweep_id)
     return "failed"
 
 

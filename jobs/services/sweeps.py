@@ -108,11 +108,11 @@ def _parent_run(sweep: Sweep, job: dict[str, Any]):
 
 @transaction.atomic
 def sweep_advance(*, sweep_id: int) -> int:
-    """Dispatches queued, never-dispatched children up to the concurrency limit.
-    Returns how many it dispatched."""
+    """Dispatches queued, never-dispatched children up to the concurrency limit, and
+    ends the parent run once every child has ended. Returns how many it dispatched."""
     from jobs.services.jobs import job_dispatch
 
-    sweep = Sweep.objects.select_for_update().filter(pk=sweep_id).first()
+    sweep = Sweep.objects.select_for_update().select_related("created_by").filter(pk=sweep_id).first()
     if sweep is None:
         return 0
     children = Job.objects.filter(sweep=sweep)
@@ -121,4 +121,20 @@ def sweep_advance(*, sweep_id: int) -> int:
     waiting = list(children.filter(status=JobStatus.QUEUED, dispatched_at__isnull=True).order_by("pk")[:free])
     for job in waiting:
         job_dispatch(job=job)
+    if not waiting and not children.filter(status__in=ACTIVE).exists():
+        _finish_parent(sweep, set(children.values_list("status", flat=True)))
     return len(waiting)
+
+
+def sweep_outcome(statuses: set[str]) -> str:
+    """The parent run's MLflow status from its children's final statuses."""
+    if JobStatus.CANCELLED in statuses:
+        return "KILLED"
+    return "FINISHED" if statuses <= {JobStatus.SUCCEEDED} else "FAILED"
+
+
+def _finish_parent(sweep: Sweep, statuses: set[str]) -> None:
+    # Under the sweep's row lock: the last two children ending together end it once.
+    parent = tracking.sweep_parent_run(sweep)
+    if parent is not None and parent.status == "RUNNING":
+        tracking.run_end(run=parent, mlflow_status=sweep_outcome(statuses))

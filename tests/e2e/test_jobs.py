@@ -41,6 +41,7 @@ def submit_from_ui(page, base: str, script: str, name: str) -> int:
 
 def test_submit_watch_live_log_cancel_and_list(live_asgi, browser, shot_dir, settings, tmp_path):
     settings.DATA_DIR = tmp_path
+    settings.MLP_PUBLIC_URL = live_asgi  # where the jobs' MLflow clients log
     user = UserFactory(username="dana")
     make_project(owner=user, name="Churn model", slug="churn")
     page = browser.new_page(viewport={"width": 1360, "height": 900})
@@ -86,6 +87,8 @@ def test_sweep_page_ranks_children_and_plots_metric_against_each_param(
     from jobs import services
 
     settings.DATA_DIR = tmp_path
+
+    settings.MLP_PUBLIC_URL = live_asgi  # where the jobs' MLflow clients log
     user = UserFactory(username="sam")
     project = make_project(owner=user, name="Pumps", slug="pumps")
     sweep = services.sweep_submit(
@@ -121,6 +124,7 @@ def test_upload_a_bundle_and_run_it_in_a_container(live_asgi, browser, shot_dir,
     require_engine()
     JobImage.objects.get_or_create(name=IMAGE)
     settings.DATA_DIR = tmp_path / "data"
+    settings.MLP_PUBLIC_URL = live_asgi  # where the jobs' MLflow clients log
     bundle = tmp_path / "iris.zip"
     with zipfile.ZipFile(bundle, "w") as archive:
         archive.writestr(

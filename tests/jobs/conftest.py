@@ -37,6 +37,14 @@ def submit(job_project, scientist, data_dir):
     return make
 
 
+@pytest.fixture
+def tracking_server(live_asgi, settings):
+    """The platform served for real, where jobs' MLflow clients log to (as they would to
+    MLP_PUBLIC_URL in production). Yields its URL."""
+    settings.MLP_PUBLIC_URL = live_asgi
+    return live_asgi
+
+
 def execute(job):
     """Run the job as a worker would, including the re-runs its retry policy grants after
     an infrastructure failure (a busy engine can refuse a container start)."""

@@ -9,7 +9,7 @@ import subprocess
 import pytest
 
 SOCK = "/run/podman/podman.sock"
-IMAGE = "localhost/mlp-python:bookworm"
+IMAGE = "localhost/mlp-python:bookworm-mlflow"
 ENGINE_SCRIPT = Path(__file__).resolve().parents[2] / "compose" / "jobs" / "engine.sh"
 
 

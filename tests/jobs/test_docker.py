@@ -3,6 +3,7 @@
 import time
 
 import pytest
+import requests
 
 from jobs.executors.docker import LABEL, client
 from jobs.models import JobImage, JobLogLine, JobStatus, Reason
@@ -33,25 +34,75 @@ def lines_of(job):
     return list(JobLogLine.objects.filter(job=job).order_by("seq").values_list("text", flat=True))
 
 
-def test_a_container_job_runs_hardened_and_tracks_through_the_shim(docker_job):
+def test_a_container_job_runs_hardened(docker_job):
     job = docker_job(
         """
-        import os, mlflow, sys
+        import os, sys
         print("uid", os.getuid(), "cwd", os.getcwd(), "args", sys.argv[1:])
         status = open("/proc/self/status").read()
         print("caps", [l.split()[1] for l in status.splitlines() if l.startswith("CapEff")][0])
         print("nnp", [l.split()[1] for l in status.splitlines() if l.startswith("NoNewPrivs")][0])
         open("/work/out.txt", "w").write("ok")
-        mlflow.log_metric("accuracy", 0.9)
-        mlflow.log_metric("progress", 1.0)
         """,
         params={"epochs": "2"},
     )
     job = execute(job)
     assert job.status == JobStatus.SUCCEEDED, lines_of(job)
     assert lines_of(job)[:3] == ["uid 1000 cwd /work args ['--epochs', '2']", "caps 0000000000000000", "nnp 1"]
-    assert job.metrics.filter(key="accuracy", value=0.9).exists() and job.progress == 1.0
     assert client().containers.list(all=True, filters={"label": f"{LABEL}={job.pk}"}) == []
+
+
+TRACK = """
+import os, socket, urllib.error, urllib.request
+import mlflow
+
+try:
+    socket.create_connection(("1.1.1.1", 53), timeout=2)
+    print("network reachable")
+except OSError:
+    print("no network")
+print("mlflow", mlflow.__version__)
+mlflow.log_param("optimizer", "adam")
+mlflow.log_metric("accuracy", 0.9)
+mlflow.log_metric("progress", 1.0)
+open("weights.bin", "wb").write(b"weights")
+mlflow.log_artifact("weights.bin", "model")
+try:  # the relay carries the tracking API only
+    urllib.request.urlopen(os.environ["MLFLOW_TRACKING_URI"] + "/api/jobs/")
+except urllib.error.HTTPError as exc:
+    print("other paths", exc.code)
+open("token", "w").write(os.environ["MLFLOW_TRACKING_TOKEN"])
+"""
+
+
+def test_a_container_job_without_network_logs_to_its_run_through_the_relay(docker_job, tracking_server, data_dir):
+    from experiments.artifacts import get_store, run_root
+    from experiments.models import Metric, Param, Run
+
+    job = execute(docker_job(TRACK))
+    assert job.status == JobStatus.SUCCEEDED, lines_of(job)
+    assert lines_of(job)[:2] == ["no network", "mlflow 3.17.2"]
+    assert "other paths 403" in lines_of(job)
+    run = Run.objects.get(pk=job.run_id)
+    assert run.status == "FINISHED"
+    assert dict(Param.objects.filter(run=run).values_list("key", "value"))["optimizer"] == "adam"
+    assert Metric.objects.filter(run=run, key="accuracy", value=0.9).exists()
+    assert [f.path for f in get_store().list(run_root(run), "model")] == ["model/weights.bin"]
+    assert job.metrics.filter(key="accuracy", value=0.9).exists() and job.progress == 1.0
+    # The token the job held is revoked now that it ended.
+    raw = (data_dir / "jobs" / str(job.pk) / "work" / "token").read_text()
+    after = requests.get(
+        f"{tracking_server}/api/2.0/mlflow/runs/get",
+        params={"run_id": job.run_id},
+        headers={"Authorization": f"Bearer {raw}"},
+        timeout=10,
+    )
+    assert after.status_code == 401
+
+
+def test_the_forwarder_passes_the_exit_code_through(docker_job):
+    job = execute(docker_job("import sys\nsys.exit(7)"))
+    assert (job.status, job.exit_code) == (JobStatus.FAILED, 7)
 
 
 def test_writing_to_root_reaching_the_network_and_a_fork_bomb_fail_harmlessly(docker_job):

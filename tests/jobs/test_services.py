@@ -9,7 +9,7 @@ from jobs import services
 from jobs.models import TERMINAL, TRANSITIONS, Job, JobEvent, JobStatus, Reason
 from jobs.services.jobs import job_attempt_started
 from mlplatform.errors import InvalidState
-from mlplatform.models import AuditEvent
+from mlplatform.models import ApiToken, AuditEvent
 from tests.jobs.conftest import execute
 
 
@@ -61,17 +61,20 @@ def test_the_reconciler_resends_lost_messages(submit, django_capture_on_commit_c
 def test_a_job_whose_worker_stopped_heart_beating_fails_or_is_retried(submit, retries, expected):
     job = submit(max_retries=retries)
     job_attempt_started(job=job, worker="gone@elsewhere")
+    services.job_token_issue(job=job)
     Job.objects.filter(pk=job.pk).update(heartbeat_at=timezone.now() - timedelta(minutes=10))
     services.jobs_reconcile(heartbeat_timeout=timedelta(seconds=30))
     job.refresh_from_db()
     assert job.status == expected
     last = JobEvent.objects.filter(job=job).last()
     assert "worker lost" in last.message
+    # The lost attempt's token dies with it, retried or not.
+    assert ApiToken.objects.get(pk=job.token_id).revoked_at is not None
     if expected == JobStatus.FAILED:
         assert job.reason == Reason.WORKER_LOST
 
 
-def test_a_sweep_keeps_to_its_concurrency_limit_and_ranks_children(submit, job_project, scientist):
+def test_a_sweep_keeps_to_its_concurrency_limit_and_ranks_children(submit, job_project, scientist, tracking_server):
     from jobs.selectors import sweep_children
 
     sweep = services.sweep_submit(
@@ -107,3 +110,44 @@ def test_a_random_sweep_draws_the_requested_number_of_trials(job_project, scient
         job={"script": "print(1)"},
     )
     assert Job.objects.filter(sweep=sweep).count() == 5
+
+
+def sweep_of(job_project, scientist, scripts: list[str]):
+    return services.sweep_submit(
+        project=job_project,
+        user=scientist,
+        name="s",
+        space={"i": list(range(len(scripts)))},
+        metric="score",
+        max_concurrency=len(scripts),
+        job={"script": f"import sys\nscripts = {scripts!r}\nexec(scripts[int(sys.argv[2])])"},
+    )
+
+
+def parent_status(sweep) -> str:
+    from experiments.models import Run
+
+    return Run.objects.get(pk=sweep.parent_run_id).status
+
+
+@pytest.mark.parametrize(
+    "scripts, expected",
+    [(["print(1)", "print(2)"], "FINISHED"), (["print(1)", "raise SystemExit(1)"], "FAILED")],
+)
+def test_the_sweep_parent_run_ends_with_its_last_child(job_project, scientist, data_dir, scripts, expected):
+    pytest.importorskip("experiments.services")
+    sweep = sweep_of(job_project, scientist, scripts)
+    first, second = Job.objects.filter(sweep=sweep).order_by("pk")
+    execute(first)
+    assert parent_status(sweep) == "RUNNING"
+    execute(second)
+    assert parent_status(sweep) == expected
+
+
+def test_a_cancelled_sweep_child_kills_the_parent_run(job_project, scientist, data_dir):
+    pytest.importorskip("experiments.services")
+    sweep = sweep_of(job_project, scientist, ["print(1)", "print(2)"])
+    first, second = Job.objects.filter(sweep=sweep).order_by("pk")
+    execute(first)
+    services.job_cancel(job=second, actor=scientist)
+    assert parent_status(sweep) == "KILLED"

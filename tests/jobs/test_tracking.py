@@ -1,13 +1,21 @@
-"""Every job owns a run: params, what the job logs, system metrics and saved files
-land in it, and the run ends with the job."""
+"""Every job owns a run, and the job logs to it with the real MLflow client: the
+executor hands it the run, the tracking URI and a token scoped to the job's project,
+revoked when the job ends. Params, system metrics and the final status come from the
+platform."""
+
+from datetime import timedelta
 
 import pytest
+import requests
 
 pytest.importorskip("experiments.services")
 
-from experiments.artifacts import get_store, run_root  # noqa: E402
-from experiments.models import Metric, Param, Run  # noqa: E402
-from jobs.models import JobStatus  # noqa: E402
+from experiments.artifacts import get_store, model_root, run_root  # noqa: E402
+from experiments.models import LoggedModel, Metric, Param, Run  # noqa: E402
+from jobs.models import JobLogLine, JobMetric, JobStatus  # noqa: E402
+from jobs.services.jobs import TOKEN_MARGIN  # noqa: E402
+from mlplatform import services as core_services  # noqa: E402
+from mlplatform.models import ApiToken  # noqa: E402
 from tests.jobs.conftest import execute  # noqa: E402
 
 TRAIN = """
@@ -20,10 +28,35 @@ mlflow.log_artifact("model.pkl", "model")
 time.sleep(2.5)
 """
 
+AUTOLOG = """
+import mlflow
+from sklearn.datasets import load_iris
+from sklearn.linear_model import LogisticRegression
 
-def test_the_job_run_holds_params_metrics_system_metrics_and_the_model(submit):
+mlflow.autolog()
+X, y = load_iris(return_X_y=True)
+LogisticRegression(C=0.5, max_iter=200).fit(X, y)
+"""
+
+TOKEN_PROBE = """
+import os, urllib.request
+request = urllib.request.Request(
+    os.environ["MLFLOW_TRACKING_URI"] + "/api/2.0/mlflow/runs/get?run_id=" + os.environ["MLFLOW_RUN_ID"],
+    headers={"Authorization": "Bearer " + os.environ["MLFLOW_TRACKING_TOKEN"]},
+)
+print("during the job", urllib.request.urlopen(request).status)
+print("experiment", os.environ["MLFLOW_EXPERIMENT_ID"])
+open("token", "w").write(os.environ["MLFLOW_TRACKING_TOKEN"])
+"""
+
+
+def lines_of(job):
+    return list(JobLogLine.objects.filter(job=job).order_by("seq").values_list("text", flat=True))
+
+
+def test_the_job_run_holds_params_metrics_system_metrics_and_artifacts(submit, tracking_server):
     job = execute(submit(TRAIN, params={"lr": "0.1"}, experiment_name="churn"))
-    assert job.status == JobStatus.SUCCEEDED
+    assert job.status == JobStatus.SUCCEEDED, lines_of(job)
     run = Run.objects.select_related("experiment").get(pk=job.run_id)
     assert run.experiment.name == "churn" and run.status == "FINISHED" and run.end_time
     params = dict(Param.objects.filter(run=run).values_list("key", "value"))
@@ -33,8 +66,64 @@ def test_the_job_run_holds_params_metrics_system_metrics_and_the_model(submit):
     assert Metric.objects.filter(run=run, key="system/cpu_utilization_percentage").exists()
     assert Metric.objects.filter(run=run, key="system/system_memory_usage_megabytes").exists()
     assert [f.path for f in get_store().list(run_root(run), "model")] == ["model/model.pkl"]
+    # The job's page follows what the client logged.
+    assert JobMetric.objects.filter(job=job, key="loss").count() == 3
 
 
-def test_a_failed_job_fails_its_run(submit):
-    job = execute(submit("raise SystemExit(2)"))
+def test_autolog_with_scikit_learn_logs_params_metrics_and_the_model_into_the_job_run(submit, tracking_server):
+    job = execute(submit(AUTOLOG, resources={"memory": "2g"}))
+    assert job.status == JobStatus.SUCCEEDED, "\n".join(lines_of(job))
+    # Autolog starts "its" run from MLFLOW_RUN_ID: the job's.
+    assert any(f"autologging run with ID '{job.run_id}'" in line for line in lines_of(job))
+    run = Run.objects.get(pk=job.run_id)
+    params = dict(Param.objects.filter(run=run).values_list("key", "value"))
+    assert params["C"] == "0.5" and params["max_iter"] == "200"
+    assert Metric.objects.filter(run=run, key="training_accuracy_score").exists()
+    model = LoggedModel.objects.get(source_run=run)
+    assert "MLmodel" in [f.path for f in get_store().list(model_root(model), "")]
+
+
+def test_a_failed_job_fails_its_run_whatever_its_client_said_at_exit(submit, tracking_server):
+    job = execute(submit("import mlflow\nmlflow.log_metric('x', 1)\nraise SystemExit(2)"))
+    assert job.status == JobStatus.FAILED
     assert Run.objects.get(pk=job.run_id).status == "FAILED"
+
+
+def test_the_job_token_reaches_its_run_during_the_job_and_is_revoked_after(submit, tracking_server, data_dir):
+    job = execute(submit(TOKEN_PROBE))
+    assert job.status == JobStatus.SUCCEEDED, lines_of(job)
+    run = Run.objects.get(pk=job.run_id)
+    assert lines_of(job) == ["during the job 200", f"experiment {run.experiment_id}"]
+    token = ApiToken.objects.get(pk=job.token_id)
+    assert token.project_id == job.project_id and token.revoked_at is not None
+    # It would have died by itself shortly after the job's time limit.
+    lifetime = token.expires_at - token.created_at - timedelta(seconds=job.timeout_seconds)
+    assert abs(lifetime - TOKEN_MARGIN) < timedelta(seconds=5)
+    raw = (data_dir / "jobs" / str(job.pk) / "work" / "token").read_text()
+    after = requests.get(
+        f"{tracking_server}/api/2.0/mlflow/runs/get",
+        params={"run_id": job.run_id},
+        headers={"Authorization": f"Bearer {raw}"},
+        timeout=10,
+    )
+    assert after.status_code == 401
+
+
+def test_a_revoked_token_is_refused_at_once_although_checks_are_cached(client, user, token_for):
+    raw = token_for(user)
+    headers = {"HTTP_AUTHORIZATION": f"Bearer {raw}"}
+    assert client.get("/api/2.0/mlflow/experiments/search", **headers).status_code == 200
+    token = ApiToken.objects.get(user=user)
+    core_services.api_token_revoke(token_id=token.pk, actor=user)
+    assert client.get("/api/2.0/mlflow/experiments/search", **headers).status_code == 401
+
+
+def test_an_expired_token_is_refused_although_checks_are_cached(client, user, token_for, monkeypatch):
+    from django.utils import timezone
+
+    raw = token_for(user, expires_in_days=None, expires_at=timezone.now() + timedelta(hours=1))
+    headers = {"HTTP_AUTHORIZATION": f"Bearer {raw}"}
+    assert client.get("/api/2.0/mlflow/experiments/search", **headers).status_code == 200
+    later = timezone.now() + timedelta(hours=2)
+    monkeypatch.setattr(timezone, "now", lambda: later)
+    assert client.get("/api/2.0/mlflow/experiments/search", **headers).status_code == 401
