@@ -81,6 +81,9 @@ def job_env(job: Job, workdir: Path, token: str, experiment_id: str = "") -> dic
         "MLFLOW_TRACKING_URI": tracking_uri(job),
         "MLFLOW_RUN_ID": job.run_id,
         "MLFLOW_EXPERIMENT_ID": experiment_id,
+        # The client's "View run at <tracking URI>/#/..." line points at MLflow's UI (and,
+        # in a container, at the forwarder's loopback address): the job page links the run.
+        "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true",
     }
     if token:
         env["MLFLOW_TRACKING_TOKEN"] = token

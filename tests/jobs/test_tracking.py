@@ -66,8 +66,10 @@ def test_the_job_run_holds_params_metrics_system_metrics_and_artifacts(submit, t
     assert Metric.objects.filter(run=run, key="system/cpu_utilization_percentage").exists()
     assert Metric.objects.filter(run=run, key="system/system_memory_usage_megabytes").exists()
     assert [f.path for f in get_store().list(run_root(run), "model")] == ["model/model.pkl"]
-    # The job's page follows what the client logged.
+    # The job's page follows what the client logged, and links the run itself: the
+    # client's "View run at <MLflow UI>" lines are not printed.
     assert JobMetric.objects.filter(job=job, key="loss").count() == 3
+    assert not [line for line in lines_of(job) if "View run" in line]
 
 
 def test_autolog_with_scikit_learn_logs_params_metrics_and_the_model_into_the_job_run(submit, tracking_server):
