@@ -19,7 +19,7 @@ import os
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import close_old_connections, connection
 from django.http import QueryDict
 from django.http.request import split_domain_port, validate_host
 from django.urls import Resolver404, resolve
@@ -79,7 +79,11 @@ def _host_ok(scope: dict) -> bool:
 class TrackingPlane:
     def __init__(self, fallback, threads: int | None = None) -> None:
         self.fallback = fallback
-        threads = threads or int(os.environ.get("MLP_TRACKING_THREADS", "4"))
+        # SQLite takes one writer at a time, and in its shared-cache mode (the test
+        # database) a second connection meeting a lock fails at once instead of waiting:
+        # one thread there. PostgreSQL gets a few.
+        default = 1 if connection.vendor == "sqlite" else 4
+        threads = threads or int(os.environ.get("MLP_TRACKING_THREADS", default))
         self.executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="mlp-tracking")
 
     def wants(self, scope: dict) -> bool:
