@@ -119,6 +119,10 @@ else:
                 "timeout": 30,
                 "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
             },
+            # Tests use a file too, as the embedded platform does: SQLite's in-memory
+            # shared-cache database fails a writer at once when another connection
+            # reads the table, where a file in WAL mode lets it wait (timeout above).
+            "TEST": {"NAME": str(DATA_DIR / "test-db.sqlite3")},
         }
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

@@ -3,7 +3,6 @@ starts a failing canary and sees it rolled back, then a better one promoted."""
 
 import time
 
-from django.db import connection
 import pytest
 import requests
 from sklearn.datasets import load_iris
@@ -54,11 +53,6 @@ def wait_until(predicate, timeout=60):
         time.sleep(0.2)
 
 
-@pytest.mark.skipif(
-    connection.vendor == "sqlite",
-    reason="On SQLite's shared in-memory test database something this test starts (serving threads or the "
-    "dashboard's websocket) keeps a table lock into later tests; it runs on PostgreSQL, as in CI.",
-)
 def test_deploy_call_watch_rollback_and_promote(live_asgi, browser, shot_dir, model_dirs, monkeypatch):
     monkeypatch.setattr(links, "production_gate_passed", lambda *, project: True)
     owner = UserFactory(username="nadia")
