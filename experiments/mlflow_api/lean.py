@@ -79,9 +79,8 @@ def _host_ok(scope: dict) -> bool:
 class TrackingPlane:
     def __init__(self, fallback, threads: int | None = None) -> None:
         self.fallback = fallback
-        # SQLite takes one writer at a time, and in its shared-cache mode (the test
-        # database) a second connection meeting a lock fails at once instead of waiting:
-        # one thread there. PostgreSQL gets a few.
+        # SQLite takes one writer at a time, so more threads would only queue on its
+        # lock: one thread there. PostgreSQL gets a few.
         default = 1 if connection.vendor == "sqlite" else 4
         threads = threads or int(os.environ.get("MLP_TRACKING_THREADS", default))
         self.executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="mlp-tracking")
