@@ -377,22 +377,32 @@ def _rows_and_latest(run: Run, points: list[tuple[str, float, int, int, str]]) -
 def _log_metrics_one_statement(run: Run, points: list[tuple[str, float, int, int, str]]) -> None:
     rows, best = _rows_and_latest(run, points)
     latest_sql, latest_params = _latest_sql(run, best)
+    points_sql, points_params = _points_statement(rows)
     connection.ensure_connection()
     with psycopg.Cursor(connection.connection) as raw:
         # A data-modifying WITH runs exactly once, referenced or not.
         raw.execute(
-            f"WITH points AS ({_points_sql()}) {latest_sql}",
-            [list(col) for col in zip(*rows, strict=True)] + latest_params,
+            f"WITH points AS ({points_sql}) {latest_sql}",
+            points_params + latest_params,
             binary=True,
         )
 
 
-def _points_sql() -> str:
-    return (
-        f'INSERT INTO "{Metric._meta.db_table}" ({_METRIC_COLUMNS}) SELECT * FROM unnest('  # noqa: S608 (fixed text)
-        "%s::varchar[], %s::varchar[], %s::float8[], %s::bool[], %s::bigint[], %s::bigint[], %s::varchar[]"
-        ") ON CONFLICT DO NOTHING"
+def _points_statement(rows: list[tuple]) -> tuple[str, list]:
+    """The points of one run as one INSERT over arrays. The run id, and the model id
+    when every point shares it (nearly always ''), go as single values: dumping a text
+    array costs per element, and those two would repeat the same string a thousand times."""
+    _run_ids, keys, values, nans, steps, stamps, models = (list(col) for col in zip(*rows, strict=True))
+    shared_model = len(set(models)) == 1
+    model_sql, model_array = ("%s::varchar", "") if shared_model else ("u.m", ", %s::varchar[]")
+    sql = (
+        f'INSERT INTO "{Metric._meta.db_table}" ({_METRIC_COLUMNS}) '  # noqa: S608 (fixed text)
+        f"SELECT %s::varchar, u.k, u.v, u.n, u.s, u.t, {model_sql} FROM unnest("
+        f"%s::varchar[], %s::float8[], %s::bool[], %s::bigint[], %s::bigint[]{model_array}"
+        f") AS u(k, v, n, s, t{'' if shared_model else ', m'}) ON CONFLICT DO NOTHING"
     )
+    head = [rows[0][0], models[0]] if shared_model else [rows[0][0]]
+    return sql, [*head, keys, values, nans, steps, stamps, *([] if shared_model else [models])]
 
 
 _METRIC_COLUMNS = '"run_id", "key", "value", "is_nan", "step", "timestamp", "model_id"'
@@ -405,11 +415,10 @@ def _insert_points(rows: list[tuple]) -> None:
     table = Metric._meta.db_table
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            columns = [list(col) for col in zip(*rows, strict=True)]
             # A server-side-binding cursor on the same connection and transaction: the
-            # seven arrays travel in binary instead of being quoted into the SQL text.
+            # arrays travel in binary instead of being quoted into the SQL text.
             with psycopg.Cursor(connection.connection) as raw:
-                raw.execute(_points_sql(), columns, binary=True)
+                raw.execute(*_points_statement(rows), binary=True)
         else:
             cursor.executemany(
                 f'INSERT INTO "{table}" ({_METRIC_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s) '  # noqa: S608

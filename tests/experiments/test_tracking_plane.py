@@ -145,3 +145,19 @@ def test_any_of_takes_many_ids_as_one_parameter(project, user, run, django_asser
     assert list(Run.objects.filter(id__any_of=[])) == []
     with django_assert_num_queries(1):
         assert len(json.dumps([r.pk for r in Run.objects.filter(id__any_of=ids[:3])])) > 0
+
+
+def test_a_batch_mixing_model_ids_keeps_each_points_model(project, user, run):
+    """Points of one batch, some linked to a logged model and some not, go in as one
+    statement with the run id shared and the model ids per point."""
+    model = services.logged_model_create(experiment=run.experiment, user=user, name="m", source_run=run)
+    services.run_log_batch(
+        run=run,
+        metrics=[
+            {"key": "acc", "value": 0.5, "timestamp": 1, "step": 0, "model_id": model.pk},
+            {"key": "acc", "value": 0.6, "timestamp": 2, "step": 1},
+            {"key": "loss", "value": 0.1, "timestamp": 2, "step": 1, "model_id": model.pk},
+        ],
+    )
+    stored = list(Metric.objects.filter(run=run).order_by("key", "step").values_list("key", "step", "model_id"))
+    assert stored == [("acc", 0, model.pk), ("acc", 1, ""), ("loss", 1, model.pk)]
