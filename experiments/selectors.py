@@ -268,6 +268,15 @@ def run_search(
     return RunPage(runs=page[:limit], next_page_token=next_token)
 
 
+def _history_queryset(run_id: str, key: str) -> QuerySet:
+    qs = Metric.objects.filter(run_id=run_id, key=key).order_by("step", "timestamp", "pk")
+    return qs.values_list("key", "value", "is_nan", "step", "timestamp")
+
+
+# The whole history of one metric (what get_metric_history asks), compiled once.
+_HISTORY = PreparedValues(_history_queryset, 2)
+
+
 def metric_history(
     *, user: User, run_id: str, key: str, max_results: int | None = None, page_token: str | None = None
 ) -> tuple[list[tuple[str, float, bool, int, int]], str | None]:
@@ -275,8 +284,9 @@ def metric_history(
     run = run_get(user=user, run_id=run_id)
     limit = search.check_max_results(max_results, default=25000) if max_results else None
     offset = search.decode_page_token(page_token)
-    qs = Metric.objects.filter(run=run, key=key).order_by("step", "timestamp", "pk")
-    qs = qs.values_list("key", "value", "is_nan", "step", "timestamp")
+    if limit is None and not offset:
+        return _HISTORY.rows(run.pk, key), None
+    qs = _history_queryset(run.pk, key)
     if limit is None:
         return list(qs[offset:]), None
     points = list(qs[offset : offset + limit + 1])
