@@ -14,7 +14,9 @@ if [ ! -f /etc/containers/containers.conf ] || ! grep -q 'runtime = "runc"' /etc
     printf '[containers]\ndefault_ulimits = []\n[engine]\nruntime = "runc"\n' > /etc/containers/containers.conf
 fi
 if ! curl -fsS --unix-socket "$SOCK" http://d/_ping >/dev/null 2>&1; then
-    nohup podman system service --time=0 "unix://$SOCK" >/var/log/podman-service.log 2>&1 &
+    # From /: conmon writes files such as `oom` (an OOM-killed container) into the
+    # service's working directory, which must not be a checkout.
+    (cd / && nohup podman system service --time=0 "unix://$SOCK" >/var/log/podman-service.log 2>&1 &)
     for _ in $(seq 50); do curl -fsS --unix-socket "$SOCK" http://d/_ping >/dev/null 2>&1 && break; sleep 0.2; done
 fi
 curl -fsS --unix-socket "$SOCK" http://d/_ping >/dev/null
