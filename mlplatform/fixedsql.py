@@ -98,18 +98,17 @@ class ChainQuery:
         if vendor in self._compiled:
             return self._compiled[vendor]
         qn = connection.ops.quote_name
-        columns, plan, joins = [], [], []
+        columns, plan, joins, converters = [], [], [], []
         by_alias = {link.alias: link for link in self.links}
         for link in self.links:
             fields = link.model._meta.concrete_fields
-            columns += [f"{link.alias}.{qn(f.column)}" for f in fields]
-            converters = []
-            for i, field in enumerate(fields):
+            for field in fields:
                 expression = field.get_col(link.alias)
                 found = connection.ops.get_db_converters(expression) + field.get_db_converters(connection)
                 if found:
-                    converters.append((i, found, expression))
-            plan.append((link, [f.attname for f in fields], converters))
+                    converters.append((len(columns), (found, expression)))
+                columns.append(f"{link.alias}.{qn(field.column)}")
+            plan.append((link, [f.attname for f in fields]))
             if link.parent is None:
                 joins.append(f"{qn(link.model._meta.db_table)} {link.alias}")
             else:
@@ -119,28 +118,24 @@ class ChainQuery:
                     f"ON {link.alias}.{qn(fk.target_field.column)} = {link.parent}.{qn(fk.column)}"
                 )
         sql = f"SELECT {', '.join(columns + self.extra)} FROM {' '.join(joins)} WHERE {self.where}"  # noqa: S608
-        self._compiled[vendor] = (sql, plan)
+        self._compiled[vendor] = (sql, plan, converters)
         return self._compiled[vendor]
 
     def first(self, params: Sequence) -> tuple[Model, tuple] | None:
         """The first row as (instance of links[0] with its chain cached, extra values)."""
-        sql, plan = self._compile()
+        sql, plan, converters = self._compile()
         rows = fetch([(sql, params)])[0]
         if not rows:
             return None
-        row = rows[0]
+        row = convert_rows(rows[:1], converters)[0]
         objects, start = {}, 0
-        for link, names, converters in plan:
-            values = list(row[start : start + len(names)])
+        for link, names in plan:
+            obj = link.model.from_db(connection.alias, names, row[start : start + len(names)])
             start += len(names)
-            for i, found, expression in converters:
-                for convert in found:
-                    values[i] = convert(values[i], expression, connection)
-            obj = link.model.from_db(connection.alias, names, values)
             objects[link.alias] = obj
             if link.parent is not None:
-                parent_model = objects[link.parent]._meta.model
-                parent_model._meta.get_field(link.fk).set_cached_value(objects[link.parent], obj)
+                parent = objects[link.parent]
+                parent._meta.get_field(link.fk).set_cached_value(parent, obj)
         return objects[self.links[0].alias], tuple(row[start:])
 
 
