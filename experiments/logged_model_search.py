@@ -12,7 +12,6 @@ last, ties broken by creation_timestamp DESC then model_id. Every value is a bou
 parameter."""
 
 import base64
-import binascii
 from dataclasses import asdict, dataclass
 import json
 from typing import Any
@@ -203,15 +202,12 @@ class PageToken:
 
     @classmethod
     def decode(cls, token: str) -> "PageToken":
-        try:
-            data = json.loads(base64.b64decode(token, validate=True))
-        except (binascii.Error, ValueError, UnicodeDecodeError) as exc:
-            raise ValidationFailed(f"Invalid page token: {token}. {exc}")
-        offset = data.get("offset") if isinstance(data, dict) else None
-        if not isinstance(offset, int) or isinstance(offset, bool) or offset < 0:
-            raise ValidationFailed(f"Invalid page token: {token}.")
+        data = search.decode_token_data(token)
         return cls(
-            data.get("experiment_ids") or [], data.get("filter_string") or None, data.get("order_by") or None, offset
+            data.get("experiment_ids") or [],
+            data.get("filter_string") or None,
+            data.get("order_by") or None,
+            data["offset"],
         )
 
     def check(self, experiment_ids: list[str], filter_string: str | None, order_by: list | None) -> None:

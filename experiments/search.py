@@ -345,13 +345,24 @@ def apply_order(qs: QuerySet, order_by: list[str] | None, present_metrics: set[s
     return qs.order_by(*ordering, F("start_time").desc(), "id")
 
 
+def paginate(qs, limit: int, page_token: str | None, fetch=list) -> tuple[list, str | None]:
+    """One page of `qs` (`limit` rows from the token's offset, read by `fetch`) and the
+    next page's token, None on the last page."""
+    offset = decode_page_token(page_token)
+    rows = fetch(qs[offset : offset + limit + 1])
+    return rows[:limit], encode_page_token(offset + limit) if len(rows) > limit else None
+
+
 def encode_page_token(offset: int) -> str:
     return base64.b64encode(json.dumps({"offset": offset}).encode()).decode()
 
 
 def decode_page_token(token: str | None) -> int:
-    if not token:
-        return 0
+    return decode_token_data(token)["offset"] if token else 0
+
+
+def decode_token_data(token: str) -> dict:
+    """A page token's JSON object, refused unless it holds a valid offset."""
     try:
         data = json.loads(base64.b64decode(token, validate=True))
     except (binascii.Error, ValueError, UnicodeDecodeError) as exc:
@@ -359,7 +370,7 @@ def decode_page_token(token: str | None) -> int:
     offset = data.get("offset") if isinstance(data, dict) else None
     if not isinstance(offset, int) or isinstance(offset, bool) or offset < 0:
         raise ValidationFailed("Invalid page token: it holds no valid offset.")
-    return offset
+    return data
 
 
 def check_max_results(value: int | None, default: int = 1000) -> int:

@@ -258,14 +258,12 @@ def run_search(
     """One page of runs matching MLflow's search language; experiments the user cannot
     see are NotFound."""
     limit = search.check_max_results(max_results)
-    offset = search.decode_page_token(page_token)
     condition = search.compile_filter(filter_string)
     ids = [experiment_get(user=user, experiment_id=e).pk for e in experiment_ids]
     qs = Run.objects.filter(experiment_id__in=ids, lifecycle_stage__in=lifecycle_stages(view_type)).filter(condition)
     qs = search.apply_order(qs, order_by, search.metrics_required(filter_string))
-    page = attach_run_data(fetch_objects(qs[offset : offset + limit + 1]))
-    next_token = search.encode_page_token(offset + limit) if len(page) > limit else None
-    return RunPage(runs=page[:limit], next_page_token=next_token)
+    runs, next_token = search.paginate(qs, limit, page_token, fetch=fetch_objects)
+    return RunPage(runs=attach_run_data(runs), next_page_token=next_token)
 
 
 def _history_queryset(run_id: str, key: str) -> QuerySet:
@@ -282,15 +280,12 @@ def metric_history(
 ) -> tuple[list[tuple[str, float, bool, int, int]], str | None]:
     """(key, value, is_nan, step, timestamp) points in step order, and the next page token."""
     run = run_get(user=user, run_id=run_id)
-    limit = search.check_max_results(max_results, default=25000) if max_results else None
-    offset = search.decode_page_token(page_token)
-    if limit is None and not offset:
+    if not max_results and not page_token:
         return _HISTORY.rows(run.pk, key), None
     qs = _history_queryset(run.pk, key)
-    if limit is None:
-        return list(qs[offset:]), None
-    points = list(qs[offset : offset + limit + 1])
-    return points[:limit], search.encode_page_token(offset + limit) if len(points) > limit else None
+    if not max_results:
+        return list(qs[search.decode_page_token(page_token) :]), None
+    return search.paginate(qs, search.check_max_results(max_results, default=25000), page_token)
 
 
 def metric_history_bulk_interval(

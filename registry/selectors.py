@@ -104,9 +104,7 @@ class SearchPage:
 
 
 def _page(qs: QuerySet, limit: int, page_token: str | None) -> SearchPage:
-    offset = search.decode_page_token(page_token)
-    rows = list(qs[offset : offset + limit + 1])
-    return SearchPage(rows[:limit], search.encode_page_token(offset + limit) if len(rows) > limit else None)
+    return SearchPage(*search.paginate(qs, limit, page_token))
 
 
 def registered_model_search(

@@ -57,13 +57,12 @@ def _experiment_filter(text: str | None) -> Q:
 @endpoint("GET", "POST")
 def experiment_search(request, user, data: RequestData):
     limit = search.check_max_results(parse_int(data.get("max_results"), "max_results"), default=1000)
-    offset = search.decode_page_token(data.get("page_token"))
     qs = selectors.experiment_visible_list(user=user, view_type=data.get("view_type") or "ACTIVE_ONLY")
     qs = qs.filter(_experiment_filter(data.get("filter"))).order_by("-creation_time", "-id")
-    page = list(qs[offset : offset + limit + 1])
-    result = {"experiments": [experiment_shape(e, user) for e in page[:limit]]}
-    if len(page) > limit:
-        result["next_page_token"] = search.encode_page_token(offset + limit)
+    page, next_token = search.paginate(qs, limit, data.get("page_token"))
+    result = {"experiments": [experiment_shape(e, user) for e in page]}
+    if next_token:
+        result["next_page_token"] = next_token
     return result
 
 
