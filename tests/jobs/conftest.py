@@ -65,3 +65,17 @@ def viewer_of(project):
 
 
 __all__ = ["execute", "os", "subprocess", "sys", "viewer_of"]
+
+
+def assert_job_token_refused(tracking_server: str, data_dir, job) -> None:
+    """The token the job held (its work dir keeps a copy) no longer opens its run."""
+    import requests
+
+    raw = (data_dir / "jobs" / str(job.pk) / "work" / "token").read_text()
+    after = requests.get(
+        f"{tracking_server}/api/2.0/mlflow/runs/get",
+        params={"run_id": job.run_id},
+        headers={"Authorization": f"Bearer {raw}"},
+        timeout=10,
+    )
+    assert after.status_code == 401

@@ -3,12 +3,11 @@
 import time
 
 import pytest
-import requests
 
 from jobs.executors.docker import LABEL, client
 from jobs.models import JobImage, JobLogLine, JobStatus, Reason
 from jobs.services import job_cancel
-from tests.jobs.conftest import execute
+from tests.jobs.conftest import assert_job_token_refused, execute
 from tests.jobs.engine import IMAGE, require_engine
 
 pytestmark = pytest.mark.slow
@@ -90,14 +89,7 @@ def test_a_container_job_without_network_logs_to_its_run_through_the_relay(docke
     assert [f.path for f in get_store().list(run_root(run), "model")] == ["model/weights.bin"]
     assert job.metrics.filter(key="accuracy", value=0.9).exists() and job.progress == 1.0
     # The token the job held is revoked now that it ended.
-    raw = (data_dir / "jobs" / str(job.pk) / "work" / "token").read_text()
-    after = requests.get(
-        f"{tracking_server}/api/2.0/mlflow/runs/get",
-        params={"run_id": job.run_id},
-        headers={"Authorization": f"Bearer {raw}"},
-        timeout=10,
-    )
-    assert after.status_code == 401
+    assert_job_token_refused(tracking_server, data_dir, job)
 
 
 def test_the_forwarder_passes_the_exit_code_through(docker_job):

@@ -6,7 +6,6 @@ platform."""
 from datetime import timedelta
 
 import pytest
-import requests
 
 pytest.importorskip("experiments.services")
 
@@ -16,7 +15,7 @@ from jobs.models import JobLogLine, JobMetric, JobStatus  # noqa: E402
 from jobs.services.jobs import TOKEN_MARGIN  # noqa: E402
 from mlplatform import services as core_services  # noqa: E402
 from mlplatform.models import ApiToken  # noqa: E402
-from tests.jobs.conftest import execute  # noqa: E402
+from tests.jobs.conftest import assert_job_token_refused, execute  # noqa: E402
 
 TRAIN = """
 import time, mlflow
@@ -101,14 +100,7 @@ def test_the_job_token_reaches_its_run_during_the_job_and_is_revoked_after(submi
     # It would have died by itself shortly after the job's time limit.
     lifetime = token.expires_at - token.created_at - timedelta(seconds=job.timeout_seconds)
     assert abs(lifetime - TOKEN_MARGIN) < timedelta(seconds=5)
-    raw = (data_dir / "jobs" / str(job.pk) / "work" / "token").read_text()
-    after = requests.get(
-        f"{tracking_server}/api/2.0/mlflow/runs/get",
-        params={"run_id": job.run_id},
-        headers={"Authorization": f"Bearer {raw}"},
-        timeout=10,
-    )
-    assert after.status_code == 401
+    assert_job_token_refused(tracking_server, data_dir, job)
 
 
 def test_a_revoked_token_is_refused_at_once_although_checks_are_cached(client, user, token_for):
