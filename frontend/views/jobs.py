@@ -13,7 +13,6 @@ from django.views.decorators.http import require_POST
 import plotly.graph_objects as go
 
 from frontend.views.common import call_service, get_or_404
-from jobs import secrets as job_secrets
 from jobs import selectors, services, spec
 from jobs.models import Executor, JobStatus
 from mlplatform.errors import ApplicationError
@@ -177,9 +176,10 @@ def _submit(form: JobForm, request, rerun_of):
         "experiment_name": data["experiment_name"],
     }
     if rerun_of is not None:
-        kwargs["secret_env"] = {**job_secrets.decrypt_values(rerun_of.secret_env), **kwargs["secret_env"]}
-        if not kwargs["script"] and not upload and rerun_of.bundle:
-            kwargs["bundle"], kwargs["bundle_name"] = open(rerun_of.bundle, "rb").read(), rerun_of.bundle_name  # noqa: SIM115
+        has_new_code = bool(kwargs["script"] or upload)
+        kwargs.update(
+            services.job_rerun_carry_over(job=rerun_of, secret_env=kwargs["secret_env"], has_new_code=has_new_code)
+        )
     return call_service(form, services.job_submit, project=project, user=request.user, rerun_of=rerun_of, **kwargs)
 
 

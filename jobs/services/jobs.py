@@ -305,6 +305,16 @@ def job_rerun(*, job: Job, user: User, changes: dict[str, Any] | None = None) ->
     return job_submit(project=job.project, user=user, rerun_of=job, **{**base, **changes})
 
 
+def job_rerun_carry_over(*, job: Job, secret_env: dict[str, str], has_new_code: bool) -> dict[str, Any]:
+    """What a rerun from the form keeps of `job` that the form cannot show: its secret
+    values (values given anew win) and, when no new code is given, its bundle. Returned
+    as job_submit arguments."""
+    kept: dict[str, Any] = {"secret_env": {**secrets.decrypt_values(job.secret_env), **(secret_env or {})}}
+    if not has_new_code and job.bundle:
+        kept["bundle"], kept["bundle_name"] = Path(job.bundle).read_bytes(), job.bundle_name
+    return kept
+
+
 def job_attempt_started(*, job: Job, worker: str) -> bool:
     """queued -> starting for this worker; False when another worker has it."""
     return job_transition(
