@@ -57,6 +57,29 @@ def record_responses(path: str) -> None:
     atexit.register(lambda: Path(path).write_text(json.dumps(recorded)))
 
 
+def replay_without_network(path: str) -> None:
+    """Answer every request inside the client process with the recorded body for its
+    path: no socket, no server. What is left is the client's own work alone."""
+    from urllib.parse import urlsplit
+
+    from requests.adapters import HTTPAdapter
+    from requests.models import Response
+    from requests.structures import CaseInsensitiveDict
+
+    recorded = json.loads(Path(path).read_text())
+
+    def send(self, request, *args, **kwargs):
+        body = recorded.get(urlsplit(request.url).path, "{}").encode()
+        response = Response()
+        response.status_code, response.reason, response.encoding = 200, "OK", "utf-8"
+        response.headers = CaseInsensitiveDict({"Content-Type": "application/json", "Content-Length": str(len(body))})
+        response._content = body
+        response.url, response.request, response.connection = request.url, request, self
+        return response
+
+    HTTPAdapter.send = send
+
+
 def client_main(uri: str, mode: str, experiment_id: str = "") -> None:
     import mlflow  # noqa: F401  (client only)
     from mlflow import MlflowClient
@@ -64,6 +87,8 @@ def client_main(uri: str, mode: str, experiment_id: str = "") -> None:
 
     if os.environ.get("BENCH_RECORD"):
         record_responses(os.environ["BENCH_RECORD"])
+    if os.environ.get("BENCH_NO_NETWORK"):
+        replay_without_network(os.environ["BENCH_NO_NETWORK"])
     client = MlflowClient(uri)
     out: dict = {}
     if mode == "search":
@@ -314,7 +339,7 @@ def stop(proc: subprocess.Popen) -> None:
         proc.kill()
 
 
-def report(mlflow: dict, ours: dict, big: dict, n_big: int, floor: dict) -> None:
+def report(mlflow: dict, ours: dict, big: dict, n_big: int, floor: dict, client_only: dict) -> None:
     rows = [
         ("50 runs created, 3 params each (total)", "create_50_runs", "create_50_runs"),
         ("50,000 metric points, log_batch of 1,000 (total)", "log_50k_points", "log_50k_points"),
@@ -326,11 +351,13 @@ def report(mlflow: dict, ours: dict, big: dict, n_big: int, floor: dict) -> None
         ("raw HTTP: log-metric (median of 30)", "raw_log_metric", "raw_log_metric"),
         ("raw HTTP: get-history, 200 points (median of 20)", "raw_metric_history_200", "raw_metric_history_200"),
     ]
-    print(f"\n{'measure':55} {'MLflow':>11} {'ours':>11} {'ratio':>8} {'floor':>11} {'best ratio':>11}")
+    head = f"{'measure':55} {'MLflow':>11} {'ours':>11} {'ratio':>8} {'floor':>11} {'best ratio':>11}"
+    print(f"\n{head} {'client only':>12} {'client cap':>11}")
     for label, a, b in rows:
         print(
             f"{label:55} {mlflow[a] * 1000:9.1f}ms {ours[b] * 1000:9.1f}ms {mlflow[a] / ours[b]:7.1f}x"
             f" {floor[a] * 1000:9.1f}ms {mlflow[a] / floor[a]:10.1f}x"
+            f" {client_only[a] * 1000:10.2f}ms {mlflow[a] / client_only[a]:10.1f}x"
         )
     label = f"search: ours over {n_big:,} runs vs MLflow over 50"
     ratio = mlflow["search_runs"] / big["search_big"]
@@ -339,6 +366,8 @@ def report(mlflow: dict, ours: dict, big: dict, n_big: int, floor: dict) -> None
     print("ratio = MLflow time / our time; 'raw HTTP' rows leave out the client's own protobuf work.")
     print("floor = the same client against a server that does nothing (replays recorded answers);")
     print("best ratio = MLflow time / floor: no server can do better than that on the row.")
+    print("client only = the same client with every request answered in-process (no socket, no server);")
+    print("client cap = MLflow time / client only: the ratio even a zero-cost server and network could not beat.")
 
 
 def median_of(results: list[dict]) -> dict:
@@ -377,8 +406,10 @@ def main() -> None:
             floor_result = median_of([run_client(uri, client_env, "full") for _ in range(args.rounds)])
         finally:
             stop(proc)
+        no_network = {**client_env, "BENCH_NO_NETWORK": str(recorded)}
+        client_only = median_of([run_client(uri, no_network, "full") for _ in range(args.rounds)])
     print(f"medians over {args.rounds} interleaved client runs per server")
-    report(median_of(mlflow_runs), median_of(ours_runs), big, args.big_runs, floor_result)
+    report(median_of(mlflow_runs), median_of(ours_runs), big, args.big_runs, floor_result, client_only)
 
 
 if __name__ == "__main__":
