@@ -66,7 +66,10 @@ TERMINAL_RUN_STATUSES = frozenset({RunStatus.FINISHED, RunStatus.FAILED, RunStat
 
 class Run(models.Model):
     id = models.CharField(primary_key=True, max_length=32, editable=False)
-    experiment = models.ForeignKey(Experiment, on_delete=models.CASCADE, related_name="runs")
+    # Foreign keys to runs carry no index of their own where a composite index or
+    # unique constraint starts with them: a second index is paid on every insert and
+    # in every plan (PostgreSQL also adds a varchar_pattern_ops copy for text keys).
+    experiment = models.ForeignKey(Experiment, on_delete=models.CASCADE, related_name="runs", db_index=False)
     name = models.CharField(max_length=250, blank=True)
     status = models.CharField(max_length=10, choices=RunStatus.choices, default=RunStatus.RUNNING)
     start_time = models.BigIntegerField()
@@ -77,12 +80,17 @@ class Run(models.Model):
     user_name = models.CharField(max_length=250, blank=True, help_text="MLflow's free-text user_id.")
     lifecycle_stage = models.CharField(max_length=10, choices=Lifecycle.choices, default=Lifecycle.ACTIVE)
     deleted_time = models.BigIntegerField(null=True, blank=True)
-    parent_run = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="children")
+    parent_run = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="children", db_index=False
+    )
     artifact_uri = models.CharField(max_length=1000, blank=True)
 
     class Meta:
         ordering = ["-start_time", "id"]
-        indexes = [models.Index(fields=["experiment", "lifecycle_stage", "-start_time"], name="run_exp_stage_start")]
+        indexes = [
+            models.Index(fields=["experiment", "lifecycle_stage", "-start_time"], name="run_exp_stage_start"),
+            models.Index(fields=["parent_run"], name="run_parent"),
+        ]
         constraints = [
             models.CheckConstraint(condition=Q(status__in=RunStatus.values), name="run_status_valid"),
             models.CheckConstraint(condition=Q(lifecycle_stage__in=Lifecycle.values), name="run_lifecycle"),
@@ -95,7 +103,7 @@ class Run(models.Model):
 class Param(models.Model):
     """Immutable once logged (as in MLflow): a second value for the same key is refused."""
 
-    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="params")
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="params", db_index=False)
     key = models.CharField(max_length=250)
     # Values may be 6000 characters, past PostgreSQL's b-tree entry size, so the value
     # is not indexed; searches go through the (key, run) index instead.
@@ -110,7 +118,7 @@ class Param(models.Model):
 
 
 class RunTag(models.Model):
-    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="tags")
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="tags", db_index=False)
     key = models.CharField(max_length=250)
     value = models.TextField(blank=True)
 
@@ -153,7 +161,7 @@ class LatestMetric(models.Model):
     """The latest point per run and key (max step, then timestamp, then value, as MLflow),
     kept by run_log_batch so that searching and sorting never scan the metric points."""
 
-    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="latest_metrics")
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="latest_metrics", db_index=False)
     key = models.CharField(max_length=250)
     value = models.FloatField()
     is_nan = models.BooleanField(default=False)
@@ -189,7 +197,7 @@ class Dataset(models.Model):
 class DatasetInput(models.Model):
     """A dataset used by a run; `tags` are MLflow's input tags (e.g. mlflow.data.context)."""
 
-    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="dataset_inputs")
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="dataset_inputs", db_index=False)
     dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="inputs")
     tags = models.JSONField(default=dict, blank=True)
     context = models.CharField(max_length=500, blank=True, help_text="The mlflow.data.context tag, for search.")
