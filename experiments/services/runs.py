@@ -375,31 +375,44 @@ def _rows_and_latest(run: Run, points: list[tuple[str, float, int, int, str]]) -
 
 
 def _log_metrics_one_statement(run: Run, points: list[tuple[str, float, int, int, str]]) -> None:
+    """The points and the latest values in one statement. It first goes as a plain
+    INSERT: ON CONFLICT DO NOTHING makes PostgreSQL insert each row speculatively
+    (probe, insert, confirm), which nearly doubles the cost of a batch of a thousand.
+    Only a batch that repeats a stored point (the unique index refuses it, and with it
+    the whole statement) goes again with ON CONFLICT. Inside an outer transaction a
+    refused statement would abort it, so there it takes ON CONFLICT at once."""
     rows, best = _rows_and_latest(run, points)
     latest_sql, latest_params = _latest_sql(run, best)
-    points_sql, points_params = _points_statement(rows)
     connection.ensure_connection()
-    with psycopg.Cursor(connection.connection) as raw:
-        # A data-modifying WITH runs exactly once, referenced or not.
-        raw.execute(
-            f"WITH points AS ({points_sql}) {latest_sql}",
-            points_params + latest_params,
-            binary=True,
-        )
+    plain_first = not connection.in_atomic_block
+    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as raw:
+        for skip_duplicates in (False, True) if plain_first else (True,):
+            points_sql, points_params = _points_statement(rows, skip_duplicates)
+            try:
+                # A data-modifying WITH runs exactly once, referenced or not.
+                raw.execute(f"WITH points AS ({points_sql}) {latest_sql}", points_params + latest_params, binary=True)
+                return
+            except psycopg.errors.UniqueViolation as exc:
+                if skip_duplicates or exc.diag.constraint_name != "metric_unique_point":
+                    raise
 
 
-def _points_statement(rows: list[tuple]) -> tuple[str, list]:
+def _points_statement(rows: list[tuple], skip_duplicates: bool = True) -> tuple[str, list]:
     """The points of one run as one INSERT over arrays. The run id, and the model id
     when every point shares it (nearly always ''), go as single values: dumping a text
-    array costs per element, and those two would repeat the same string a thousand times."""
+    array costs per element, and those two would repeat the same string a thousand times.
+    A point stored before is skipped, or (skip_duplicates=False) fails the statement."""
     _run_ids, keys, values, nans, steps, stamps, models = (list(col) for col in zip(*rows, strict=True))
     shared_model = len(set(models)) == 1
-    model_sql, model_array = ("%s::varchar", "") if shared_model else ("u.m", ", %s::varchar[]")
+    model_sql, model_array = ("%s::varchar", "") if shared_model else ("u.m", ", %b::varchar[]")
+    # %b: the arrays go in PostgreSQL's binary format (half the time of the text
+    # format, which quotes and escapes each element).
     sql = (
         f'INSERT INTO "{Metric._meta.db_table}" ({_METRIC_COLUMNS}) '  # noqa: S608 (fixed text)
         f"SELECT %s::varchar, u.k, u.v, u.n, u.s, u.t, {model_sql} FROM unnest("
-        f"%s::varchar[], %s::float8[], %s::bool[], %s::bigint[], %s::bigint[]{model_array}"
-        f") AS u(k, v, n, s, t{'' if shared_model else ', m'}) ON CONFLICT DO NOTHING"
+        f"%b::varchar[], %b::float8[], %b::bool[], %b::bigint[], %b::bigint[]{model_array}"
+        f") AS u(k, v, n, s, t{'' if shared_model else ', m'})"
+        f"{' ON CONFLICT DO NOTHING' if skip_duplicates else ''}"
     )
     head = [rows[0][0], models[0]] if shared_model else [rows[0][0]]
     return sql, [*head, keys, values, nans, steps, stamps, *([] if shared_model else [models])]

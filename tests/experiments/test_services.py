@@ -152,6 +152,19 @@ def test_latest_metric_keeps_the_highest_step_whatever_the_order(experiment, use
     assert LatestMetric.objects.get(run=run, key="m").value == 7.0
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_repeating_stored_points_keeps_each_once_outside_a_transaction(experiment, user):
+    # Outside a transaction PostgreSQL takes a metrics-only batch as a plain INSERT and,
+    # when the unique index refuses a repeated point, again with ON CONFLICT.
+    run = services.run_create(experiment=experiment, user=user)
+    services.run_log_batch(run=run, metrics=[("m", float(i), i, 10) for i in range(5)])
+    services.run_log_batch(run=run, metrics=[("m", float(i), i, 10) for i in range(3, 8)])  # 3 and 4 again
+    services.run_log_batch(run=run, metrics=[("m", 4.0, 4, 10)])  # nothing new at all
+    assert sorted(Metric.objects.filter(run=run, key="m").values_list("step", flat=True)) == list(range(8))
+    latest = LatestMetric.objects.get(run=run, key="m")
+    assert (latest.step, latest.value) == (7, 7.0)
+
+
 def test_run_changes_reach_live_pages_after_commit(experiment, user, django_capture_on_commit_callbacks):
     from asgiref.sync import async_to_sync
     from channels.layers import get_channel_layer
