@@ -5,6 +5,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from mlplatform.fields import IdentifierField
 from projects.models import Project
 
 
@@ -65,7 +66,7 @@ TERMINAL_RUN_STATUSES = frozenset({RunStatus.FINISHED, RunStatus.FAILED, RunStat
 
 
 class Run(models.Model):
-    id = models.CharField(primary_key=True, max_length=32, editable=False)
+    id = IdentifierField(primary_key=True, max_length=32, editable=False)
     # Foreign keys to runs carry no index of their own where a composite index or
     # unique constraint starts with them: a second index is paid on every insert and
     # in every plan (PostgreSQL also adds a varchar_pattern_ops copy for text keys).
@@ -104,7 +105,7 @@ class Param(models.Model):
     """Immutable once logged (as in MLflow): a second value for the same key is refused."""
 
     run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="params", db_index=False)
-    key = models.CharField(max_length=250)
+    key = IdentifierField(max_length=250)
     # Values may be 6000 characters, past PostgreSQL's b-tree entry size, so the value
     # is not indexed; searches go through the (key, run) index instead.
     value = models.TextField(blank=True)
@@ -119,7 +120,7 @@ class Param(models.Model):
 
 class RunTag(models.Model):
     run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="tags", db_index=False)
-    key = models.CharField(max_length=250)
+    key = IdentifierField(max_length=250)
     value = models.TextField(blank=True)
 
     class Meta:
@@ -137,7 +138,7 @@ class Metric(models.Model):
     # No index of its own: the unique index below starts with (run, key, step) and
     # serves histories too. Every extra index is paid on each of 50,000 inserted points.
     run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="metrics", db_index=False)
-    key = models.CharField(max_length=250)
+    key = IdentifierField(max_length=250)
     value = models.FloatField()
     is_nan = models.BooleanField(default=False)
     step = models.BigIntegerField(default=0)
@@ -162,7 +163,7 @@ class LatestMetric(models.Model):
     kept by run_log_batch so that searching and sorting never scan the metric points."""
 
     run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="latest_metrics", db_index=False)
-    key = models.CharField(max_length=250)
+    key = IdentifierField(max_length=250)
     value = models.FloatField()
     is_nan = models.BooleanField(default=False)
     step = models.BigIntegerField(default=0)
