@@ -345,11 +345,12 @@ def apply_order(qs: QuerySet, order_by: list[str] | None, present_metrics: set[s
     return qs.order_by(*ordering, F("start_time").desc(), "id")
 
 
-def paginate(qs, limit: int, page_token: str | None, fetch=list) -> tuple[list, str | None]:
-    """One page of `qs` (`limit` rows from the token's offset, read by `fetch`) and the
-    next page's token, None on the last page."""
+def paginate(source, limit: int, page_token: str | None) -> tuple[list, str | None]:
+    """One page (`limit` rows from the token's offset) and the next page's token, None
+    on the last page. `source` is a queryset or a reader `source(offset, count)`."""
     offset = decode_page_token(page_token)
-    rows = fetch(qs[offset : offset + limit + 1])
+    count = limit + 1  # one more tells whether another page follows
+    rows = source(offset, count) if callable(source) else list(source[offset : offset + count])
     return rows[:limit], encode_page_token(offset + limit) if len(rows) > limit else None
 
 

@@ -4,7 +4,9 @@ Every lookup goes through the project check: an id from another project is NotFo
 never a hint that it exists."""
 
 from dataclasses import dataclass
+import functools
 
+from django.db import connection
 from django.db.models import OuterRef, Prefetch, QuerySet, Subquery
 
 from experiments import logged_model_search as logged_model_search_lang
@@ -24,7 +26,7 @@ from experiments.models import (
 )
 from experiments.services.experiments import resolve_experiment_name
 from mlplatform.errors import NotFound, ValidationFailed
-from mlplatform.fixedsql import ChainQuery, Link, PreparedValues, fetch_objects, rows_many
+from mlplatform.fixedsql import ChainQuery, Link, ObjectsStatement, PreparedValues, compile_objects, rows_many
 from mlplatform.models import User
 from mlplatform.roles import Role, role_at_least
 from projects.models import Membership, Project
@@ -258,12 +260,31 @@ def run_search(
     """One page of runs matching MLflow's search language; experiments the user cannot
     see are NotFound."""
     limit = search.check_max_results(max_results)
-    condition = search.compile_filter(filter_string)
-    ids = [experiment_get(user=user, experiment_id=e).pk for e in experiment_ids]
-    qs = Run.objects.filter(experiment_id__in=ids, lifecycle_stage__in=lifecycle_stages(view_type)).filter(condition)
-    qs = search.apply_order(qs, order_by, search.metrics_required(filter_string))
-    runs, next_token = search.paginate(qs, limit, page_token, fetch=fetch_objects)
+    ids = tuple(experiment_get(user=user, experiment_id=e).pk for e in experiment_ids)
+    shape = (ids, tuple(lifecycle_stages(view_type)), filter_string, tuple(order_by or ()))
+
+    # A long filter is compiled each time rather than kept (the cache holds its text).
+    statement = _run_search_statement if len(filter_string or "") <= 2000 else _run_search_statement.__wrapped__
+
+    def read(offset: int, count: int) -> list[Run]:
+        return statement(connection.vendor, *shape, offset, count).objects()
+
+    runs, next_token = search.paginate(read, limit, page_token)
     return RunPage(runs=attach_run_data(runs), next_page_token=next_token)
+
+
+@functools.lru_cache(maxsize=512)
+def _run_search_statement(
+    vendor: str, ids: tuple, stages: tuple, filter_string: str | None, order_by: tuple, offset: int, count: int
+) -> ObjectsStatement:
+    """A search's SQL, built and compiled by the ORM once per distinct search (parsing
+    the filter and compiling the query cost more than running it). Only SQL text and
+    parameters are kept, never rows, so nothing here goes stale; who may read the
+    experiments is checked on every call before this."""
+    condition = search.compile_filter(filter_string)
+    qs = Run.objects.filter(experiment_id__in=ids, lifecycle_stage__in=stages).filter(condition)
+    qs = search.apply_order(qs, list(order_by), search.metrics_required(filter_string))
+    return compile_objects(qs[offset : offset + count])
 
 
 def _history_queryset(run_id: str, key: str) -> QuerySet:

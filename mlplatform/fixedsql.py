@@ -4,7 +4,7 @@
 compiling the query (about 1 ms here, three times the database round trip). Here:
 `ChainQuery` (an object and its foreign-key chain, the SELECT built once per vendor
 from the models' metadata), `PreparedValues` (a values_list compiled once and rebound),
-`fetch_objects` (a plain queryset run through `fetch`), the `__any_of` lookup (a list
+`compile_objects` (a plain queryset compiled once for `fetch`), the `__any_of` lookup (a list
 as one parameter), and `fetch`, which runs them as prepared statements, pipelined, on
 PostgreSQL. Rows come back converted as the ORM would; statements show in Django's
 query log (debug, tests' query counts) like any other."""
@@ -192,22 +192,34 @@ def rows_many(calls: Sequence[tuple[PreparedValues, tuple]]) -> list[list[tuple]
     return [prepared.convert(rows) for (prepared, _args), rows in zip(calls, results, strict=True)]
 
 
-def fetch_objects(queryset) -> list[Model]:
-    """A plain queryset's objects (no select_related, annotations or deferred fields),
-    executed through `fetch`: the ORM still writes the SQL, but PostgreSQL plans a
-    repeated text (the same search, page after page) once per connection."""
+@dataclass(frozen=True)
+class ObjectsStatement:
+    """A plain queryset compiled: its SQL, parameters and how rows become objects."""
+
+    model: type[Model]
+    sql: str
+    params: tuple
+    names: tuple[str, ...]
+    converters: tuple
+
+    def objects(self) -> list[Model]:
+        rows = convert_rows(fetch([(self.sql, self.params)])[0], list(self.converters))
+        return [self.model.from_db(connection.alias, self.names, row) for row in rows]
+
+
+def compile_objects(queryset) -> ObjectsStatement:
+    """A plain queryset (no select_related, annotations or deferred fields) compiled for
+    `fetch`; keep it to run the same read again without the ORM's work."""
     compiler = queryset.query.get_compiler(connection=connection)
     sql, params = compiler.as_sql()
     model = queryset.model
     fields = model._meta.concrete_fields
     klass_info = compiler.klass_info or {}
     if klass_info.get("related_klass_infos") or compiler.annotation_col_map or compiler.col_count != len(fields):
-        raise ValueError("fetch_objects takes plain querysets only")
+        raise ValueError("compile_objects takes plain querysets only")
     columns = [expression for expression, _sql, _alias in compiler.select[: compiler.col_count]]
-    converters = list(compiler.get_converters(columns).items())
-    names = [f.attname for f in fields]
-    rows = convert_rows(fetch([(sql, params)])[0], converters)
-    return [model.from_db(connection.alias, names, row) for row in rows]
+    converters = tuple(compiler.get_converters(columns).items())
+    return ObjectsStatement(model, sql, tuple(params), tuple(f.attname for f in fields), converters)
 
 
 def convert_rows(rows: list[tuple], converters: list) -> list[tuple]:

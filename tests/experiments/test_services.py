@@ -130,6 +130,21 @@ def test_bad_page_token(experiment, user, token):
         find(user, experiment, page_token=token)
 
 
+def test_a_repeated_search_sees_new_data_and_checks_the_caller_each_time(experiment, user, other_user):
+    # A search's compiled SQL is kept between calls (selectors._run_search_statement):
+    # the rows and the permission check must not be.
+    query = {"filter_string": "metrics.acc > 0.5", "order_by": ["metrics.acc DESC"]}
+    first = services.run_create(experiment=experiment, user=user, name="first")
+    services.run_log_batch(run=first, metrics=[("acc", 0.6, 0, 1)])
+    assert [r.name for r in find(user, experiment, **query).runs] == ["first"]
+    second = services.run_create(experiment=experiment, user=user, name="second")
+    services.run_log_batch(run=second, metrics=[("acc", 0.9, 0, 1)])
+    services.run_log_batch(run=first, metrics=[("acc", 0.1, 1, 2)])  # no longer matches
+    assert [r.name for r in find(user, experiment, **query).runs] == ["second"]
+    with pytest.raises(NotFound):
+        find(other_user, experiment, **query)
+
+
 def test_experiment_name_maps_to_project(user, project):
     resolved, name = services.resolve_experiment_name(user=user, full_name=f"{project.slug}/deep/name")
     assert resolved == project and name == "deep/name"
