@@ -246,6 +246,9 @@ def _float_of(value: object, key: str) -> float:
     return float(value) if type(value) in (float, int) else parse_metric_value(value, key)
 
 
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+
+
 def _metric_points(metrics: Iterable) -> list[tuple[str, float, int, int, str]]:
     """(key, value, step, timestamp, model_id) from tuples or MLflow-style dicts. Plain
     ints and floats take a fast path: a batch is a thousand of them."""
@@ -267,6 +270,8 @@ def _metric_points(metrics: Iterable) -> list[tuple[str, float, int, int, str]]:
             default_ts = default_ts or now_ms()
         step = _int_or(step, f"Step of metric '{key}'", 0)
         ts = _int_or(ts, f"Timestamp of metric '{key}'", default_ts)
+        if not (_INT64_MIN <= step <= _INT64_MAX and _INT64_MIN <= ts <= _INT64_MAX):
+            raise ValidationFailed(f"Step and timestamp of metric '{key}' must fit in 64 bits.")
         points.append((key, _float_of(value, key), step, ts, str(model_id)))
     return points
 
@@ -321,14 +326,14 @@ def _log_params(run: Run, pairs: list[tuple[str, str]]) -> None:
 def _log_metrics(run: Run, points: list[tuple[str, float, int, int, str]]) -> None:
     if not points:
         return
-    rows, best = _rows_and_latest(run, points)
-    _insert_points(rows)
-    for run_id, key, value, nan, step, ts, model_id in rows:
+    _insert_points(run.pk, points)
+    for key, value, step, ts, model_id in points:
         if model_id:  # a duplicate that was dropped still links the point to its model
-            Metric.objects.filter(run_id=run_id, key=key, step=step, timestamp=ts, value=value, is_nan=nan).update(
-                model_id=model_id
-            )
-    _update_latest(run, best)
+            nan = value != value
+            Metric.objects.filter(
+                run_id=run.pk, key=key, step=step, timestamp=ts, value=0.0 if nan else value, is_nan=nan
+            ).update(model_id=model_id)
+    _update_latest(run, _latest_per_key(points))
 
 
 def _log_model_metrics(run: Run, metrics: list, points: list[tuple[str, float, int, int, str]]) -> None:
@@ -362,16 +367,14 @@ def _log_model_metrics(run: Run, metrics: list, points: list[tuple[str, float, i
     LoggedModelMetric.objects.bulk_create(rows, ignore_conflicts=True)
 
 
-def _rows_and_latest(run: Run, points: list[tuple[str, float, int, int, str]]) -> tuple[list, dict]:
-    """Insertable rows, and the latest point per key within the batch."""
-    rows, best = [], {}
-    for key, value, step, ts, model_id in points:
-        nan = value != value  # NaN; cheaper than math.isnan in a hot loop
-        rows.append((run.pk, key, 0.0 if nan else value, nan, step, ts, model_id))
+def _latest_per_key(points: list[tuple[str, float, int, int, str]]) -> dict[str, tuple[float, int, int]]:
+    """The latest point per key within the batch: (value, step, timestamp)."""
+    best: dict[str, tuple[float, int, int]] = {}
+    for key, value, step, ts, _model_id in points:
         current = best.get(key)
         if current is None or _order_key(value, step, ts) > _order_key(*current):
             best[key] = (value, step, ts)
-    return rows, best
+    return best
 
 
 def _log_metrics_one_statement(run: Run, points: list[tuple[str, float, int, int, str]]) -> None:
@@ -381,60 +384,85 @@ def _log_metrics_one_statement(run: Run, points: list[tuple[str, float, int, int
     Only a batch that repeats a stored point (the unique index refuses it, and with it
     the whole statement) goes again with ON CONFLICT. Inside an outer transaction a
     refused statement would abort it, so there it takes ON CONFLICT at once."""
-    rows, best = _rows_and_latest(run, points)
-    latest_sql, latest_params = _latest_sql(run, best)
+    latest_sql, latest_params = _latest_sql(run, _latest_per_key(points))
     connection.ensure_connection()
     plain_first = not connection.in_atomic_block
     with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as raw:
         for skip_duplicates in (False, True) if plain_first else (True,):
-            points_sql, points_params = _points_statement(rows, skip_duplicates)
+            points_sql, points_params = _points_statement(run.pk, points, skip_duplicates)
             try:
                 # A data-modifying WITH runs exactly once, referenced or not.
-                raw.execute(f"WITH points AS ({points_sql}) {latest_sql}", points_params + latest_params, binary=True)
+                raw.execute(f"WITH points AS ({points_sql}) {latest_sql}", points_params + latest_params)
                 return
             except psycopg.errors.UniqueViolation as exc:
                 if skip_duplicates or exc.diag.constraint_name != "metric_unique_point":
                     raise
 
 
-def _points_statement(rows: list[tuple], skip_duplicates: bool = True) -> tuple[str, list]:
-    """The points of one run as one INSERT over arrays. The run id, and the model id
-    when every point shares it (nearly always ''), go as single values: dumping a text
-    array costs per element, and those two would repeat the same string a thousand times.
-    A point stored before is skipped, or (skip_duplicates=False) fails the statement."""
-    _run_ids, keys, values, nans, steps, stamps, models = (list(col) for col in zip(*rows, strict=True))
-    shared_model = len(set(models)) == 1
-    model_sql, model_array = ("%s::varchar", "") if shared_model else ("u.m", ", %b::varchar[]")
-    # %b: the arrays go in PostgreSQL's binary format (half the time of the text
-    # format, which quotes and escapes each element).
+def _array_literal(values: list) -> str:
+    """Numbers as PostgreSQL array text, which the server parses in C: binding a list
+    of a thousand numbers makes psycopg dump each element in Python, three times the
+    cost of the INSERT's own Python work."""
+    return "{" + ",".join(map(repr, values)) + "}"
+
+
+def _indexed(values: list[str]) -> tuple[list[str], str]:
+    """Distinct strings, and each value's 1-based position among them as array text:
+    keys repeat (a batch holds a few keys many times), so only the few are quoted."""
+    positions: dict[str, int] = {}
+    index = [positions.setdefault(v, len(positions) + 1) for v in values]
+    return list(positions), _array_literal(index)
+
+
+def _points_statement(run_id: str, points: list[tuple], skip_duplicates: bool = True) -> tuple[str, list]:
+    """The points of one run as one INSERT over arrays: the run id, and the model id
+    when every point shares it (nearly always ''), as single values; keys (and mixed
+    model ids) as a few distinct strings and positions; numbers as array text. A point
+    stored before is skipped, or (skip_duplicates=False) fails the statement."""
+    keys, values, steps, stamps, models = (list(col) for col in zip(*points, strict=True))
+    nans = [v != v for v in values]  # NaN; cheaper than math.isnan in a hot loop
+    if True in nans:
+        values = [0.0 if nan else v for v, nan in zip(values, nans, strict=True)]
+    distinct_keys, key_index = _indexed(keys)
+    distinct_models, model_index = _indexed(models)
+    shared_model = len(distinct_models) == 1
     sql = (
         f'INSERT INTO "{Metric._meta.db_table}" ({_METRIC_COLUMNS}) '  # noqa: S608 (fixed text)
-        f"SELECT %s::varchar, u.k, u.v, u.n, u.s, u.t, {model_sql} FROM unnest("
-        f"%b::varchar[], %b::float8[], %b::bool[], %b::bigint[], %b::bigint[]{model_array}"
+        f"SELECT %s::varchar, (%s::varchar[])[u.k], u.v, u.n, u.s, u.t, "
+        f"{'%s::varchar' if shared_model else '(%s::varchar[])[u.m]'} FROM unnest("
+        f"%s::int[], %s::float8[], %s::bool[], %s::bigint[], %s::bigint[]{'' if shared_model else ', %s::int[]'}"
         f") AS u(k, v, n, s, t{'' if shared_model else ', m'})"
         f"{' ON CONFLICT DO NOTHING' if skip_duplicates else ''}"
     )
-    head = [rows[0][0], models[0]] if shared_model else [rows[0][0]]
-    return sql, [*head, keys, values, nans, steps, stamps, *([] if shared_model else [models])]
+    params = [
+        run_id,
+        distinct_keys,
+        distinct_models[0] if shared_model else distinct_models,
+        key_index,
+        _array_literal(values),
+        _array_literal(nans),
+        _array_literal(steps),
+        _array_literal(stamps),
+    ]
+    return sql, params if shared_model else [*params, model_index]
 
 
 _METRIC_COLUMNS = '"run_id", "key", "value", "is_nan", "step", "timestamp", "model_id"'
 
 
-def _insert_points(rows: list[tuple]) -> None:
+def _insert_points(run_id: str, points: list[tuple]) -> None:
     """Metric points in one statement. The ORM's bulk_create spends most of a batch
     preparing model instances; this fixed SQL takes every value as a parameter. A point
     logged twice (same run, key, step, timestamp, value) is kept once, as in MLflow."""
-    table = Metric._meta.db_table
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            # A server-side-binding cursor on the same connection and transaction: the
-            # arrays travel in binary instead of being quoted into the SQL text.
+            # A server-side-binding cursor on the same connection and transaction.
             with psycopg.Cursor(connection.connection) as raw:
-                raw.execute(*_points_statement(rows), binary=True)
+                raw.execute(*_points_statement(run_id, points))
         else:
+            rows = [(run_id, k, 0.0 if v != v else v, v != v, s, t, m) for k, v, s, t, m in points]
             cursor.executemany(
-                f'INSERT INTO "{table}" ({_METRIC_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s) '  # noqa: S608
+                f'INSERT INTO "{Metric._meta.db_table}" ({_METRIC_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s) '  # noqa: S608
                 "ON CONFLICT DO NOTHING",
                 rows,
             )

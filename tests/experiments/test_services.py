@@ -130,6 +130,14 @@ def test_bad_page_token(experiment, user, token):
         find(user, experiment, page_token=token)
 
 
+@pytest.mark.parametrize("point", [("m", 1.0, 2**63, 1), ("m", 1.0, 0, -(2**63) - 1)])
+def test_a_step_or_timestamp_past_64_bits_is_refused(experiment, user, point):
+    run = services.run_create(experiment=experiment, user=user)
+    with pytest.raises(ValidationFailed, match="64 bits"):
+        services.run_log_batch(run=run, metrics=[("m", 0.5, 1, 1), point])
+    assert not Metric.objects.filter(run=run).exists()
+
+
 def test_a_repeated_search_sees_new_data_and_checks_the_caller_each_time(experiment, user, other_user):
     # A search's compiled SQL is kept between calls (selectors._run_search_statement):
     # the rows and the permission check must not be.
