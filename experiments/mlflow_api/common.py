@@ -21,6 +21,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.http.response import HttpResponseBase
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
+import orjson
 from rest_framework import exceptions as drf_exceptions
 from rest_framework.authentication import CSRFCheck
 
@@ -191,6 +192,25 @@ def float_out(value: float, is_nan: bool = False) -> float | str:
     return value
 
 
+def _parse_json(raw: bytes) -> Any:
+    """orjson reads a log-batch of a thousand metrics in a quarter of json's time, but
+    takes strict JSON only; Python's json also reads the NaN and Infinity tokens and the
+    integers past 64 bits some clients send, so anything orjson refuses goes to it.
+    A lone surrogate escape (\\ud800), which json reads but no database can store, is
+    refused as malformed."""
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        try:
+            data = json.loads(raw)
+            json.dumps(data, ensure_ascii=False).encode("utf-8")
+            return data
+        except UnicodeEncodeError:
+            raise MlflowError("MALFORMED_REQUEST", "Malformed JSON body: a string holds a lone surrogate.", 400)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise MlflowError("MALFORMED_REQUEST", f"Malformed JSON body: {exc}", 400)
+
+
 class RequestData:
     """MLflow's GET endpoints take query parameters, the others a JSON body."""
 
@@ -203,10 +223,7 @@ class RequestData:
                 raise MlflowError("INVALID_PARAMETER_VALUE", "Request body too large.", 400)
             raw = request.body if length else b""
             if raw.strip():
-                try:
-                    self.body = json.loads(raw)
-                except (ValueError, UnicodeDecodeError) as exc:
-                    raise MlflowError("MALFORMED_REQUEST", f"Malformed JSON body: {exc}", 400)
+                self.body = _parse_json(raw)
                 if not isinstance(self.body, dict):
                     raise MlflowError("MALFORMED_REQUEST", "The JSON body must be an object.", 400)
 

@@ -92,6 +92,30 @@ def test_plane_refuses_what_django_would(live_asgi, user, project, run, token_fo
     assert not Metric.objects.exists()
 
 
+def test_bodies_strict_json_refuses_are_still_read(live_asgi, user, project, run, token_for):
+    """Request bodies are parsed by orjson, strict JSON only; what it refuses and
+    Python's json reads (NaN and Infinity tokens, integers past 64 bits) is still taken
+    as before, and the values land as sent. A lone surrogate, which json reads but no
+    database stores, is a 400 that writes nothing (it was a 500)."""
+    session, api = _api(live_asgi, token_for(user, project=project))
+    headers = {"Content-Type": "application/json"}
+    surrogate = '{"run_id": "RUN", "tags": [{"key": "s", "value": "\\ud800x"}]}'.replace("RUN", run.pk)
+    refused = session.post(f"{api}/runs/log-batch", data=surrogate.encode(), headers=headers)
+    assert refused.status_code == 400 and refused.json()["error_code"] == "MALFORMED_REQUEST"
+    raw = (
+        '{"run_id": "RUN", "metrics": [{"key": "n", "value": NaN, "timestamp": 1, "step": 0},'
+        ' {"key": "i", "value": -Infinity, "timestamp": 1, "step": 0}],'
+        ' "params": [{"key": "big", "value": 123456789012345678901234567890}]}'
+    ).replace("RUN", run.pk)
+    answer = session.post(f"{api}/runs/log-batch", data=raw.encode(), headers=headers)
+    assert answer.status_code == 200, answer.text
+    points = {m.key: m for m in Metric.objects.filter(run=run)}
+    assert points["n"].is_nan and points["i"].value == float("-inf")
+    assert Param.objects.get(run=run, key="big").value == "123456789012345678901234567890"
+    with pytest.raises(json.JSONDecodeError):
+        __import__("orjson").loads(raw)
+
+
 def test_a_failing_view_answers_500_json_and_the_plane_keeps_serving(
     live_asgi, user, project, run, token_for, monkeypatch
 ):
