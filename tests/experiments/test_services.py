@@ -138,6 +138,27 @@ def test_a_step_or_timestamp_past_64_bits_is_refused(experiment, user, point):
     assert not Metric.objects.filter(run=run).exists()
 
 
+def test_metric_history_pages(experiment, user):
+    # What every MLflow client asks (max_results, then page tokens), and a token alone.
+    run = services.run_create(experiment=experiment, user=user)
+    services.run_log_batch(run=run, metrics=[("h", float(i), 6 - i, 100 + i) for i in range(7)])
+    services.run_log_batch(run=run, metrics=[("other", 1.0, 0, 1)])
+    steps, token, pages = [], None, 0
+    while True:
+        points, token = selectors.metric_history(user=user, run_id=run.pk, key="h", max_results=3, page_token=token)
+        steps += [p[3] for p in points]
+        pages += 1
+        if not token:
+            break
+    assert steps == list(range(7)) and pages == 3
+    first, token = selectors.metric_history(user=user, run_id=run.pk, key="h", max_results=2)
+    rest, none = selectors.metric_history(user=user, run_id=run.pk, key="h", page_token=token)
+    assert [p[3] for p in first + rest] == list(range(7)) and none is None
+    assert rest[0] == ("h", 4.0, False, 2, 104)
+    with pytest.raises(ValidationFailed):
+        selectors.metric_history(user=user, run_id=run.pk, key="h", page_token="not-a-token")
+
+
 def test_a_repeated_search_sees_new_data_and_checks_the_caller_each_time(experiment, user, other_user):
     # A search's compiled SQL is kept between calls (selectors._run_search_statement):
     # the rows and the permission check must not be.
