@@ -99,10 +99,13 @@ def logged_model_shape(model: LoggedModel, metrics: list | None = None) -> dict:
 
 
 def new_run_shape(run: Run) -> dict:
-    """A run just created has only its tags: no need to fetch the rest."""
+    """A run just created has only its tags (run_create leaves them on the run)."""
+    tags = getattr(run, "tag_rows", None)
+    if tags is None:
+        tags = sorted(run.tags.values_list("key", "value"))
     return {
         "info": run_info_shape(run),
-        "data": {"tags": kv(sorted(run.tags.values_list("key", "value")))},
+        "data": {"tags": kv(tags)},
         "inputs": {},
         "outputs": {},
     }

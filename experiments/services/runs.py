@@ -120,7 +120,9 @@ def run_create(
         parent_run=parent_run,
         artifact_uri=f"{experiment.artifact_location or f'mlflow-artifacts:/{experiment.pk}'}/{run_id}/artifacts",
     )
-    _upsert_tags(run, _validated_tags(list(tag_pairs.items())))
+    tags = _validated_tags(list(tag_pairs.items()))
+    _upsert_tags(run, tags)
+    run.tag_rows = sorted(dict(tags).items())  # what a new run holds (attach_run_data's shape)
     audit_record(
         actor=user,
         action="run.create",

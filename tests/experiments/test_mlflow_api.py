@@ -46,6 +46,18 @@ def run(ml, project):
     return Run.objects.get(pk=body["run"]["info"]["run_id"])
 
 
+def test_a_created_run_answers_with_its_tags(ml, run):
+    tags = [{"key": "mlflow.user", "value": "ann"}, {"key": "b", "value": "1"}, {"key": "b", "value": "2"}]
+    body = ml.post("runs/create", {"experiment_id": str(run.experiment_id), "run_name": "t", "tags": tags}).json()
+    assert body["run"]["data"]["tags"] == [
+        {"key": "b", "value": "2"},
+        {"key": "mlflow.runName", "value": "t"},
+        {"key": "mlflow.user", "value": "ann"},
+    ]
+    stored = ml.get("runs/get", {"run_id": body["run"]["info"]["run_id"]}).json()["run"]["data"]["tags"]
+    assert sorted(stored, key=lambda t: t["key"]) == body["run"]["data"]["tags"]
+
+
 def test_experiment_and_run_shapes(ml, run, project):
     exp = ml.get("experiments/get-by-name", {"experiment_name": "api-exp"}).json()["experiment"]
     assert exp["name"] == "api-exp" and exp["artifact_location"] == f"mlflow-artifacts:/{exp['experiment_id']}"
