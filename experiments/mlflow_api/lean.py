@@ -12,12 +12,12 @@ an Authorization header (tokens, basic auth) to a JSON endpoint. Browser session
 (cookies and CSRF), artifact streams and anything it does not recognise go on to
 Django unchanged."""
 
-import asyncio
 from concurrent.futures import ThreadPoolExecutor
 import functools
 import logging
 import os
 
+from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import connection
 from django.http import QueryDict
@@ -107,9 +107,11 @@ class TrackingPlane:
         lean, kwargs = route
         request = LeanRequest(scope, body, authorization)
         run = functools.partial(_handle, lean, request, dict(kwargs))
-        # Straight to the pool: asgiref's sync_to_async adds a quarter to the hop (its
-        # context and thread-sensitivity machinery), and _handle needs neither.
-        response = await asyncio.get_running_loop().run_in_executor(self.executor, run)
+        # sync_to_async, not a bare run_in_executor: it tells the thread which loop is the
+        # server's, so the live-update events a call publishes (async_to_sync) go out on
+        # this loop: the in-memory channel layer's consumers only wake up there, and the
+        # Redis layer keeps one connection pool instead of one per publish.
+        response = await sync_to_async(run, thread_sensitive=False, executor=self.executor)()
         await self._send(send, response)
 
     async def _send(self, send, response) -> None:
