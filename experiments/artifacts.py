@@ -14,6 +14,7 @@ import os
 from pathlib import Path
 import shutil
 import tempfile
+import time
 from typing import BinaryIO
 from urllib.parse import unquote
 
@@ -86,6 +87,11 @@ class ArtifactStore:
         """A local directory holding the root's files (a download cache for remote stores)."""
         raise NotImplementedError
 
+    def sweep_staging(self, prefix: str, idle_seconds: float) -> int:
+        """Delete the staging directories named `prefix*` at the top of any root that
+        nothing has touched for `idle_seconds`; how many were deleted."""
+        raise NotImplementedError
+
 
 class LocalArtifactStore(ArtifactStore):
     def __init__(self, base: Path | None = None) -> None:
@@ -155,6 +161,20 @@ class LocalArtifactStore(ArtifactStore):
 
     def local_dir(self, root: str) -> Path:
         return self._root_dir(root)
+
+    def sweep_staging(self, prefix: str, idle_seconds: float) -> int:
+        # Roots are <experiment>/<run>/artifacts and <experiment>/models/<model>/artifacts.
+        cutoff = time.time() - idle_seconds
+        deleted = 0
+        for pattern in (f"*/*/artifacts/{prefix}*", f"*/models/*/artifacts/{prefix}*"):
+            for staging in self.base.glob(pattern):
+                if not staging.is_dir() or staging.is_symlink():
+                    continue
+                touched = max([staging.stat().st_mtime, *(f.stat().st_mtime for f in staging.iterdir())])
+                if touched < cutoff:
+                    shutil.rmtree(staging, ignore_errors=True)
+                    deleted += 1
+        return deleted
 
 
 def get_store() -> ArtifactStore:

@@ -15,6 +15,9 @@ from mlplatform.errors import NotFound, ValidationFailed
 
 STAGING_PREFIX = ".mpu-"
 MAX_PARTS = 10000
+# How long an upload's part URLs stay valid; an upload idle for longer can never be
+# completed, and abandoned_uploads_sweep deletes its staging directory.
+UPLOAD_LIFETIME_SECONDS = 24 * 3600
 _UPLOAD_ID = re.compile(r"^[0-9a-f]{32}$")
 
 
@@ -95,3 +98,10 @@ def upload_abort(*, root: str, upload_id: str) -> None:
         get_store().delete(root, _staging(upload_id))
     except NotFound:
         pass  # aborting twice, or after completing, is fine
+
+
+def abandoned_uploads_sweep(*, idle_seconds: float = UPLOAD_LIFETIME_SECONDS + 3600) -> int:
+    """Delete the staging directories of uploads nobody can finish any more (no part
+    written for longer than a part URL lives): a client that died mid-upload leaves its
+    parts behind otherwise. Run hourly by Celery beat; how many were deleted."""
+    return get_store().sweep_staging(STAGING_PREFIX, idle_seconds)

@@ -164,6 +164,12 @@ CELERY_BEAT_SCHEDULE: dict = {
     # The database is the jobs' source of truth: re-send lost messages, recover jobs
     # whose worker died (see jobs/services/reconcile.py).
     "jobs-reconcile": {"task": "jobs.tasks.jobs_reconcile_task", "schedule": 15.0, "options": {"queue": "default"}},
+    # Multipart artifact uploads a client abandoned (experiments/multipart.py).
+    "artifacts-abandoned-uploads": {
+        "task": "experiments.abandoned_uploads_sweep_task",
+        "schedule": 3600.0,
+        "options": {"queue": "default"},
+    },
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 EMBEDDED = not (DATABASE_URL and REDIS_URL)

@@ -100,7 +100,7 @@ def file_response(handle, rel: str) -> StreamingHttpResponse:
 # the user, the artifact root, the upload and the part; the user's role is checked again
 # when the part arrives.
 PART_URL_SALT = "mlflow-artifacts-mpu-part"
-PART_URL_SECONDS = 24 * 3600
+PART_URL_SECONDS = multipart.UPLOAD_LIFETIME_SECONDS
 
 
 def _part_url(request, user, root_path: str, upload_id: str, part_number: int) -> str:

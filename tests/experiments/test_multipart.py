@@ -106,3 +106,34 @@ def test_complete_needs_every_part_once(call, run):
     assert call("complete", _root(run), bad_id).status_code == 400
     assert call("abort", _root(run), {"path": "f.bin", "upload_id": created["upload_id"]}).status_code == 200
     assert call("abort", _root(run), {"path": "f.bin", "upload_id": created["upload_id"]}).status_code == 200
+
+
+def test_abandoned_uploads_are_swept_and_live_ones_kept(call, run, artifact_root):
+    """An upload whose parts nobody touched for longer than a part URL lives can never
+    be completed: the hourly sweep deletes its staging directory. A recent upload, the
+    run's own files and a logged model's live upload stay."""
+    import os
+    import time
+
+    from experiments import multipart
+    from experiments.tasks import abandoned_uploads_sweep_task
+
+    created = [call("create", _root(run), {"path": f"f{i}.bin", "num_parts": 1}).json() for i in range(2)]
+    stale_url, fresh_url = (c["credentials"][0]["url"] for c in created)
+    assert _put(stale_url, b"old part").status_code == _put(fresh_url, b"new part").status_code == 200
+    run_dir = artifact_root / _root(run)
+    (run_dir / "keep.txt").write_text("logged")
+    model_staging = artifact_root / f"{run.experiment_id}/models/m-1/artifacts/.mpu-{'a' * 32}"
+    model_staging.mkdir(parents=True)
+    (model_staging / "part-00001").write_bytes(b"x")
+    stale = run_dir / f".mpu-{created[0]['upload_id']}"
+    old = time.time() - multipart.UPLOAD_LIFETIME_SECONDS - 2 * 3600
+    for path in [stale, *stale.iterdir()]:
+        os.utime(path, (old, old))
+
+    assert abandoned_uploads_sweep_task() == 1
+    assert not stale.exists()
+    assert (run_dir / f".mpu-{created[1]['upload_id']}").is_dir() and model_staging.is_dir()
+    assert (run_dir / "keep.txt").read_text() == "logged"
+    body = {"path": "f0.bin", "upload_id": created[0]["upload_id"], "parts": [{"part_number": 1}]}
+    assert call("complete", _root(run), body).status_code == 404
