@@ -1,6 +1,7 @@
 from django.urls import path
 
 from deployments.consumers import EndpointDashboardConsumer
+from experiments.consumers import RunConsumer
 from ideation.consumers import BoardConsumer
 from jobs.consumers import JobConsumer, JobListConsumer
 from mlplatform.consumers import NotificationsConsumer
@@ -11,4 +12,5 @@ websocket_urlpatterns = [
     path("ws/jobs/", JobListConsumer.as_asgi()),
     path("ws/jobs/<int:job_id>/", JobConsumer.as_asgi()),
     path("ws/endpoints/<str:slug>/", EndpointDashboardConsumer.as_asgi()),
+    path("ws/runs/<str:run_id>/", RunConsumer.as_asgi()),
 ]

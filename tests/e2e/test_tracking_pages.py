@@ -182,3 +182,35 @@ def test_empty_states(live_asgi, browser, shot_dir):
     page.goto(f"{live_asgi}/models/")
     assert page.locator("#models-empty").is_visible()
     page.screenshot(path=str(shot_dir / "models-empty.png"), full_page=True)
+
+
+def test_a_run_page_follows_its_run_live(live_asgi, browser, shot_dir, token_for):
+    """A run page open in the browser while a client logs: the metric chart, latest
+    values and status appear without a reload, from the run's websocket events."""
+    import requests
+
+    owner = UserFactory(username="fay")
+    project = make_project(owner=owner, slug="live")
+    experiment = services.experiment_create(project=project, name="training", user=owner)
+    run = services.run_create(experiment=experiment, user=owner, name="live-run")
+    token = token_for(owner, project=project)
+    api = requests.Session()
+    api.headers["Authorization"] = f"Bearer {token}"
+
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    login(page, live_asgi, owner.username)
+    page.goto(f"{live_asgi}/runs/{run.pk}/")
+    assert "No metrics logged" in page.locator("#metrics").inner_text()
+    page.evaluate("window.__same_page = 1")
+    page.wait_for_timeout(300)  # the websocket connects
+
+    points = [{"key": "loss", "value": 1 / (s + 1), "timestamp": 1_764_000_000_000 + s, "step": s} for s in range(30)]
+    answer = api.post(f"{live_asgi}/api/2.0/mlflow/runs/log-batch", json={"run_id": run.pk, "metrics": points})
+    assert answer.status_code == 200
+    page.wait_for_selector("#metrics .chart .main-svg", timeout=10_000)
+    assert "loss" in page.locator("#metrics table").inner_text()
+    ended = api.post(f"{live_asgi}/api/2.0/mlflow/runs/update", json={"run_id": run.pk, "status": "FINISHED"})
+    assert ended.status_code == 200
+    page.wait_for_function("document.querySelector('#run-status').innerText.includes('Finished')", timeout=10_000)
+    assert page.evaluate("window.__same_page") == 1
+    page.screenshot(path=str(shot_dir / "run-live.png"), full_page=True)

@@ -10,26 +10,69 @@
 
   var config = { responsive: true, displaylogo: false, modeBarButtonsToRemove: ["lasso2d", "select2d"] };
   var metricCharts = [];
+  var axis = "step";
 
-  document.querySelectorAll("[data-chart]").forEach(function (el) {
-    var data = readJson(el.getAttribute("data-chart"));
-    if (!data || !window.Plotly) return;
-    var figure = data.figure || data;
-    window.Plotly.newPlot(el, figure.data, figure.layout, config);
-    if (data.times) metricCharts.push({ el: el, data: data });
-  });
+  function showAxis(chart) {
+    var x = axis === "time" ? chart.data.times : chart.data.steps;
+    window.Plotly.update(chart.el, { x: [x] }, { "xaxis.title.text": axis === "time" ? "time (UTC)" : "step",
+      "xaxis.type": axis === "time" ? "date" : "linear" });
+  }
 
-  document.querySelectorAll(".segmented .seg").forEach(function (button) {
-    button.addEventListener("click", function () {
-      var axis = button.getAttribute("data-axis");
-      document.querySelectorAll(".segmented .seg").forEach(function (b) { b.classList.toggle("active", b === button); });
-      metricCharts.forEach(function (c) {
-        var x = axis === "time" ? c.data.times : c.data.steps;
-        window.Plotly.update(c.el, { x: [x] }, { "xaxis.title.text": axis === "time" ? "time (UTC)" : "step",
-          "xaxis.type": axis === "time" ? "date" : "linear" });
+  // Draws the figures under `root` and wires its step/time switch; run again on the
+  // parts a live refresh replaced.
+  function drawCharts(root) {
+    metricCharts = metricCharts.filter(function (c) { return document.body.contains(c.el); });
+    root.querySelectorAll("[data-chart]").forEach(function (el) {
+      var data = readJson(el.getAttribute("data-chart"));
+      if (!data || !window.Plotly) return;
+      var figure = data.figure || data;
+      window.Plotly.newPlot(el, figure.data, figure.layout, config);
+      if (data.times) {
+        var chart = { el: el, data: data };
+        metricCharts.push(chart);
+        if (axis === "time") showAxis(chart);
+      }
+    });
+    root.querySelectorAll(".segmented .seg").forEach(function (button) {
+      button.classList.toggle("active", button.getAttribute("data-axis") === axis);
+      button.addEventListener("click", function () {
+        axis = button.getAttribute("data-axis");
+        document.querySelectorAll(".segmented .seg").forEach(function (b) { b.classList.toggle("active", b === button); });
+        metricCharts.forEach(showAxis);
       });
     });
-  });
+  }
+  drawCharts(document);
+
+  // A run page follows its run: when the run logs metrics or changes status, the
+  // server-rendered parts marked data-live are fetched again (at most once a second)
+  // and swapped in place; the chosen axis stays.
+  var live = document.querySelector("[data-live-run]");
+  if (live && window.mlpSocket) {
+    var busy = false, again = false;
+    var refresh = function () {
+      if (busy) { again = true; return; }
+      busy = true;
+      fetch(location.href, { credentials: "same-origin" })
+        .then(function (r) { return r.ok ? r.text() : Promise.reject(r.status); })
+        .then(function (html) {
+          var fresh = new DOMParser().parseFromString(html, "text/html");
+          document.querySelectorAll("[data-live]").forEach(function (part) {
+            var next = fresh.getElementById(part.id);
+            if (!next) return;
+            part.replaceWith(next);
+            drawCharts(next);
+          });
+        })
+        .catch(function () {})
+        .finally(function () {
+          setTimeout(function () { busy = false; if (again) { again = false; refresh(); } }, 1000);
+        });
+    };
+    window.mlpSocket(live.getAttribute("data-live-run"), function (event) {
+      if (event.indexOf("run.") === 0) refresh();
+    });
+  }
 
   var form = document.getElementById("compare-form");
   if (form) {

@@ -3,17 +3,7 @@
 (function () {
   const MAX_LINES = 5000;
 
-  function socket(path, onEvent) {
-    const proto = location.protocol === "https:" ? "wss:" : "ws:";
-    let retry = 500;
-    function open() {
-      const ws = new WebSocket(proto + "//" + location.host + path);
-      ws.onmessage = (m) => { const data = JSON.parse(m.data); onEvent(data.event, data.payload); };
-      ws.onopen = () => { retry = 500; };
-      ws.onclose = (e) => { if (e.code < 4400) setTimeout(open, retry = Math.min(retry * 2, 10000)); };
-    }
-    open();
-  }
+  const socket = window.mlpSocket;  // live.js
 
   function setStatus(root, p) {
     const badge = root.querySelector("[data-status]");
