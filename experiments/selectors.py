@@ -271,8 +271,9 @@ def run_search(
     ids = tuple(experiment_get(user=user, experiment_id=e).pk for e in experiment_ids)
     shape = (ids, tuple(lifecycle_stages(view_type)), filter_string, tuple(order_by or ()))
 
-    # A long filter is compiled each time rather than kept (the cache holds its text).
-    statement = _run_search_statement if len(filter_string or "") <= 2000 else _run_search_statement.__wrapped__
+    # A long filter or order is compiled each time rather than kept (the cache holds its text).
+    size = len(filter_string or "") + sum(len(o) for o in shape[3])
+    statement = _run_search_statement if size <= 2000 else _run_search_statement.__wrapped__
 
     def read(offset: int, count: int) -> list[Run]:
         return statement(connection.vendor, *shape, offset, count).objects()
