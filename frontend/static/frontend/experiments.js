@@ -69,8 +69,15 @@
           setTimeout(function () { busy = false; if (again) { again = false; refresh(); } }, 1000);
         });
     };
+    // The server sends at most two metric nudges a second per run, so the points of a
+    // run's last half second may come with no nudge of their own: one more look after
+    // the events stop picks them up.
+    var trailing = null;
     window.mlpSocket(live.getAttribute("data-live-run"), function (event) {
-      if (event.indexOf("run.") === 0) refresh();
+      if (event.indexOf("run.") !== 0) return;
+      refresh();
+      clearTimeout(trailing);
+      trailing = setTimeout(refresh, 1500);
     });
   }
 
