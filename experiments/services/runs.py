@@ -325,16 +325,23 @@ def _log_params(run: Run, pairs: list[tuple[str, str]]) -> None:
         Param.objects.bulk_create(new, ignore_conflicts=True)
 
 
+def _stored(value: float) -> tuple[float, bool]:
+    """A metric value as the tables keep it: NaN is 0.0 with is_nan set (SQLite cannot
+    store NaN); `value != value` is the NaN test, cheaper than math.isnan."""
+    nan = value != value
+    return (0.0 if nan else value), nan
+
+
 def _log_metrics(run: Run, points: list[tuple[str, float, int, int, str]]) -> None:
     if not points:
         return
     _insert_points(run.pk, points)
     for key, value, step, ts, model_id in points:
         if model_id:  # a duplicate that was dropped still links the point to its model
-            nan = value != value
-            Metric.objects.filter(
-                run_id=run.pk, key=key, step=step, timestamp=ts, value=0.0 if nan else value, is_nan=nan
-            ).update(model_id=model_id)
+            stored, nan = _stored(value)
+            Metric.objects.filter(run_id=run.pk, key=key, step=step, timestamp=ts, value=stored, is_nan=nan).update(
+                model_id=model_id
+            )
     _update_latest(run, _latest_per_key(points))
 
 
@@ -353,13 +360,14 @@ def _log_model_metrics(run: Run, metrics: list, points: list[tuple[str, float, i
     for raw, (key, value, step, ts, model_id) in zip(metrics, points, strict=True):
         if model_id in known:
             ds = raw if isinstance(raw, Mapping) else {}
+            stored, nan = _stored(value)
             rows.append(
                 LoggedModelMetric(
                     model_id=model_id,
                     run=run,
                     key=key,
-                    value=0.0 if value != value else value,
-                    is_nan=value != value,
+                    value=stored,
+                    is_nan=nan,
                     step=step,
                     timestamp=ts,
                     dataset_name=str(ds.get("dataset_name") or ""),
@@ -422,12 +430,12 @@ def _points_statement(run_id: str, points: list[tuple], skip_duplicates: bool = 
     model ids) as a few distinct strings and positions; numbers as array text. A point
     stored before is skipped, or (skip_duplicates=False) fails the statement."""
     keys, values, steps, stamps, models = (list(col) for col in zip(*points, strict=True))
-    nans = [v != v for v in values]  # NaN; cheaper than math.isnan in a hot loop
+    nans = [v != v for v in values]  # _stored's rule, column-wise for a thousand points
     if True in nans:
         values = [0.0 if nan else v for v, nan in zip(values, nans, strict=True)]
     distinct_keys, key_index = _indexed(keys)
-    distinct_models, model_index = _indexed(models)
-    shared_model = len(distinct_models) == 1
+    shared_model = models.count(models[0]) == len(models)  # nearly always: every model id ''
+    distinct_models, model_index = ([models[0]], "") if shared_model else _indexed(models)
     sql = (
         f'INSERT INTO "{Metric._meta.db_table}" ({_METRIC_COLUMNS}) '  # noqa: S608 (fixed text)
         f"SELECT %s::varchar, (%s::varchar[])[u.k], u.v, u.n, u.s, u.t, "
@@ -462,7 +470,7 @@ def _insert_points(run_id: str, points: list[tuple]) -> None:
             with psycopg.Cursor(connection.connection) as raw:
                 raw.execute(*_points_statement(run_id, points))
         else:
-            rows = [(run_id, k, 0.0 if v != v else v, v != v, s, t, m) for k, v, s, t, m in points]
+            rows = [(run_id, k, *_stored(v), s, t, m) for k, v, s, t, m in points]
             cursor.executemany(
                 f'INSERT INTO "{Metric._meta.db_table}" ({_METRIC_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s) '  # noqa: S608
                 "ON CONFLICT DO NOTHING",
@@ -485,8 +493,7 @@ WHERE (excluded."step", excluded."timestamp", CASE WHEN excluded."is_nan" THEN %
 def _latest_sql(run: Run, best: dict[str, tuple[float, int, int]]) -> tuple[str, list]:
     params: list = []
     for key, (value, step, ts) in best.items():
-        nan = math.isnan(value)
-        params += [run.pk, key, 0.0 if nan else value, nan, step, ts]
+        params += [run.pk, key, *_stored(value), step, ts]
     rows = ", ".join(["(%s, %s, %s, %s, %s, %s)"] * len(best))
     return _UPSERT_LATEST.format(rows=rows), [*params, -math.inf, -math.inf]
 
