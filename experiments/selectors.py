@@ -310,8 +310,6 @@ def metric_history(
 ) -> tuple[list[tuple[str, float, bool, int, int]], str | None]:
     """(key, value, is_nan, step, timestamp) points in step order, and the next page token."""
     run = run_get(user=user, run_id=run_id)
-    if not max_results and not page_token:
-        return _HISTORY.rows(run.pk, key), None
     if not max_results:
         return _history_window(run.pk, key, search.decode_page_token(page_token), None), None
 

@@ -182,9 +182,6 @@ class PreparedValues:
     def convert(self, rows: list[tuple]) -> list[tuple]:
         return convert_rows(rows, self._compile()[3])
 
-    def rows(self, *args) -> list[tuple]:
-        return rows_many([(self, args)])[0]
-
 
 def rows_many(calls: Sequence[tuple[PreparedValues, tuple]]) -> list[list[tuple]]:
     """Several prepared reads; on PostgreSQL pipelined into one round trip."""
