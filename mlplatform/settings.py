@@ -98,13 +98,14 @@ TEMPLATES = [
 DATABASE_URL = os.environ.get("DATABASE_URL", "")
 if DATABASE_URL:
     DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
-    if DATABASES["default"]["ENGINE"].endswith("postgresql"):
+    _postgresql = DATABASES["default"]["ENGINE"].endswith("postgresql")
+    if _postgresql:
         # Django turns psycopg's prepared statements off (prepare_threshold None) unless
         # asked. The ORM's own queries bind on the client and are never prepared either
         # way; the fixed SQL of the tracking hot path (mlplatform.fixedsql) binds on the
         # server and, prepared on its fifth use, skips parsing and planning from then on.
         DATABASES["default"].setdefault("OPTIONS", {}).setdefault("prepare_threshold", 5)
-    if DATABASES["default"]["ENGINE"].endswith("postgresql") and env_bool("MLP_DB_POOL", True):
+    if _postgresql and env_bool("MLP_DB_POOL", True):
         # Under ASGI every request runs its sync code in a fresh thread, so a persistent
         # per-thread connection is never reused: each request would pay a new PostgreSQL
         # connection. A process-wide pool hands out open connections instead.
