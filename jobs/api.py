@@ -166,6 +166,19 @@ class JobListApi(APIView):
         return Response(JobOut(job).data, status=status.HTTP_201_CREATED)
 
 
+class LimitsOut(serializers.Serializer):
+    bundle_max_bytes = serializers.IntegerField(help_text="The largest code bundle a submit accepts.")
+
+
+class JobLimitsApi(APIView):
+    """What a client checks before it uploads (the `mlp` command refuses an oversized
+    bundle without sending it)."""
+
+    @extend_schema(responses=LimitsOut, operation_id="jobs_limits")
+    def get(self, request):
+        return Response(LimitsOut({"bundle_max_bytes": spec.bundle_limit()}).data)
+
+
 class JobDetailApi(APIView):
     @extend_schema(responses=JobOut, operation_id="jobs_retrieve")
     def get(self, request, job_id: int):

@@ -4,6 +4,7 @@ from jobs import api
 
 urlpatterns = [
     path("jobs/", api.JobListApi.as_view(), name="api-jobs"),
+    path("jobs/limits/", api.JobLimitsApi.as_view(), name="api-job-limits"),
     path("jobs/<int:job_id>/", api.JobDetailApi.as_view(), name="api-job"),
     path("jobs/<int:job_id>/cancel/", api.JobCancelApi.as_view(), name="api-job-cancel"),
     path("jobs/<int:job_id>/rerun/", api.JobRerunApi.as_view(), name="api-job-rerun"),
