@@ -71,7 +71,7 @@ pass_state = click.make_pass_decorator(State)
 
 def emit(result: Any, output: str) -> None:
     if output == "json":
-        click.echo(json.dumps(result, indent=2, default=str))
+        click.echo(json.dumps(result.rows if isinstance(result, Table) else result, indent=2, default=str))
     elif output == "csv":
         if isinstance(result, Table | Record):
             click.echo(result.to_csv(), nl=False)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 import csv
 import json
+import os
 from pathlib import Path
 import re
 import time
@@ -485,11 +486,13 @@ class Client:
         token: str | None = None,
         *,
         profile: str | None = None,
-        retries: int = 3,
-        backoff: float = 0.5,
+        retries: int | None = None,
+        backoff: float | None = None,
         timeout: float = 60.0,
     ) -> None:
         settings = config.resolve(url=url, token=token, profile=profile)
+        retries = int(os.environ.get("MLP_RETRIES", 3)) if retries is None else retries
+        backoff = float(os.environ.get("MLP_BACKOFF", 0.5)) if backoff is None else backoff
         self.url = settings.url
         self.http = Http(settings.url, settings.token, retries=retries, backoff=backoff, timeout=timeout)
         self.projects = Projects(self)
