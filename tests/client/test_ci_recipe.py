@@ -156,3 +156,27 @@ def test_the_ci_recipe_end_to_end_refusal_then_approval(venv, server, platform, 
     endpoint.refresh_from_db()
     assert endpoint.challenger.model_version_number == 3
     assert endpoint.challenger_mode == "canary" and endpoint.traffic == pytest.approx(0.1)
+
+    # After the canary: the same venv aliases the version, scores a CSV on the
+    # endpoint, rolls the canary back, and is refused a promote with nothing to promote.
+    mlp = str(venv / "bin" / "mlp")
+    env = {"PATH": os.environ["PATH"], "HOME": str(out), "MLP_URL": server, "MLP_TOKEN": platform["ci_token"]}
+
+    def cli(*args):
+        return subprocess.run([mlp, *args], env=env, capture_output=True, text=True, timeout=120)
+
+    aliased = cli("models", "alias", "churn/churn-model", "3", "candidate", "-o", "json")
+    assert aliased.returncode == 0 and json.loads(aliased.stdout)["version"] == 3, aliased.stderr
+    rows = out / "rows.csv"
+    rows.write_text(
+        "sepal length (cm),sepal width (cm),petal length (cm),petal width (cm)\n5.1,3.5,1.4,0.2\n6.7,3.0,5.2,2.3\n"
+    )
+    token = deploy_services.endpoint_token_rotate(endpoint=endpoint, actor=platform["owner"])
+    predicted = cli("predict", "churn-api", str(rows), "--endpoint-token", token, "-o", "json")
+    assert predicted.returncode == 0, predicted.stderr
+    assert len(json.loads(predicted.stdout)["predictions"]) == 2
+    assert cli("endpoints", "rollback", "churn-api", "--reason", "test").returncode == 0
+    endpoint.refresh_from_db()
+    assert endpoint.challenger_id is None
+    refused = cli("endpoints", "promote", "churn-api")
+    assert refused.returncode == 3 and refused.stderr.strip().count("\n") == 0
