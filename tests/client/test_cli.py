@@ -301,3 +301,18 @@ def test_every_command_has_help_with_an_example():
     for path in commands:
         result = run_mlp(*path, "--help")
         assert result.exit_code == 0 and "Example:" in result.stdout and "mlp " in result.stdout, path
+
+
+def test_sweeps_submit_creates_a_child_job_per_combination(server, token, proj, tmp_path):
+    from jobs.models import Job
+
+    script = tmp_path / "train.py"
+    script.write_text("print('x')\n")
+    args = ["sweeps", "submit", str(script), "-p", "churn", "--name", "lr", "--grid", "lr=0.1,0.01", "--grid", "d=3"]
+    result = run_mlp(*args, "--metric", "auc", "-o", "json", url=server, token=token)
+    assert result.exit_code == 0, result.output
+    sweep = json.loads(result.stdout)
+    assert sweep["space"] == {"lr": ["0.1", "0.01"], "d": ["3"]}
+    assert Job.objects.filter(sweep_id=sweep["id"]).count() == 2
+    bad = run_mlp(*args[:-2], "--grid", "d", "--metric", "auc", url=server, token=token)
+    assert bad.exit_code == 2
