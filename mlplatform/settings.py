@@ -220,7 +220,11 @@ REST_FRAMEWORK = {
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "ML Platform API",
-    "DESCRIPTION": "From workshop idea to a model serving live traffic.",
+    "DESCRIPTION": (
+        "From workshop idea to a model serving live traffic. The scoring protocols of deployed endpoints "
+        "(MLflow's `/invocations`, the Open Inference Protocol `/v2/...`, `/feedback`) are documented "
+        "in the [serving API](/api/v1/serving/docs/) ([schema](/api/v1/serving/schema/))."
+    ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",

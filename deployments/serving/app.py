@@ -13,6 +13,7 @@ import time
 from typing import Any
 import uuid
 
+from deployments.serving import oip
 from deployments.serving.config import ConfigSource, token_hash
 from deployments.serving.errors import (
     EndpointNotFound,
@@ -33,6 +34,7 @@ logger = logging.getLogger(__name__)
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 MAX_FEEDBACK_ITEMS = 1000
 JSON = b"application/json"
+SERVER_VERSION = "1"
 
 
 class Stats:
@@ -121,6 +123,9 @@ class ServingApp:
         if parts == ["_status"]:
             await _respond(send, 200, json.dumps(self.status()).encode(), request_id)
             return
+        if len(parts) >= 2 and parts[1] == "v2":
+            await self._v2(scope, receive, send, parts[0], parts[2:], request_id)
+            return
         if len(parts) != 2:
             await self._error(send, EndpointNotFound("No such endpoint."), request_id)
             return
@@ -141,6 +146,81 @@ class ServingApp:
         else:
             await self._feedback(scope, receive, send, endpoint, request_id)
 
+    # -- the Open Inference Protocol (KServe V2, REST) -------------------------------
+    async def _v2(self, scope, receive, send, slug: str, rest: list[str], request_id: str) -> None:
+        """`/serve/<endpoint>/v2[/health/live|ready][/models/<name>[/versions/<v>][/ready|/infer]]`;
+        the model's name is the endpoint's, its versions the served revisions' ids."""
+        method = scope["method"]
+
+        async def fail(exc: ServingError, status: int | None = None) -> None:
+            await _respond(send, status or exc.status, oip.error_body(exc.message), request_id)
+
+        endpoint = self.state.endpoints.get(slug)
+        if endpoint is None:
+            await fail(EndpointNotFound(f"Endpoint {slug!r} does not exist."))
+            return
+        if rest and rest[0] == "models" and len(rest) >= 2:
+            name, tail = rest[1], rest[2:]
+            if name != slug:
+                await fail(EndpointNotFound(f"Model {name!r} is not served here; this endpoint serves {slug!r}."))
+                return
+            pinned = None
+            if tail[:1] == ["versions"] and len(tail) >= 2:
+                served = {str(r.id): r for r in (endpoint.champion, endpoint.challenger) if r is not None}
+                pinned = served.get(tail[1])
+                if pinned is None:
+                    await fail(
+                        EndpointNotFound(f"Version {tail[1]!r} of {slug!r} is not served; served: {list(served)}.")
+                    )
+                    return
+                tail = tail[2:]
+            action = tail[0] if len(tail) == 1 else ("" if not tail else None)
+            if action == "infer" and method == "POST":
+                await self._score(scope, receive, send, endpoint, request_id, OIP, pinned=pinned)
+                return
+            if action in ("", "ready") and method == "GET":
+                try:
+                    _authorize(scope, endpoint)
+                except ServingError as exc:
+                    await fail(exc)
+                    return
+                revision = pinned or endpoint.champion
+                if action == "ready":
+                    ready = revision is not None
+                    await _respond(
+                        send, 200 if ready else 503, json.dumps({"name": slug, "ready": ready}).encode(), request_id
+                    )
+                elif revision is None:
+                    await fail(NotReady("The endpoint has no ready revision yet."))
+                else:
+                    await _respond(send, 200, json.dumps(self._model_metadata(endpoint, revision)).encode(), request_id)
+                return
+            if action in ("", "ready", "infer"):
+                await fail(ServingError("Use GET for metadata and readiness, POST for infer."), status=405)
+                return
+        elif method == "GET" and rest in ([], ["health", "live"], ["health", "ready"]):
+            if not rest:
+                body = {"name": "mlplatform", "version": SERVER_VERSION, "extensions": ["binary_tensor_data"]}
+                await _respond(send, 200, json.dumps(body).encode(), request_id)
+            elif rest[1] == "live":
+                await _respond(send, 200, b'{"live": true}', request_id)
+            else:
+                ready = endpoint.champion is not None
+                await _respond(send, 200 if ready else 503, json.dumps({"ready": ready}).encode(), request_id)
+            return
+        await fail(EndpointNotFound(f"No such Open Inference Protocol path: /v2/{'/'.join(rest)}."))
+
+    def _model_metadata(self, endpoint: EndpointRuntime, revision: RevisionRuntime) -> dict[str, Any]:
+        model = revision.model
+        return {
+            "name": endpoint.spec.slug,
+            "versions": [str(r.id) for r in (endpoint.champion, endpoint.challenger) if r is not None],
+            "platform": f"mlflow-{model.flavor}",
+            "inputs": oip.tensors_metadata(model.signature_inputs, "input-0"),
+            "outputs": oip.tensors_metadata(model.signature_outputs, oip.DEFAULT_OUTPUT),
+            "parameters": {"version": str(revision.id), "loader": model.loader},
+        }
+
     async def _lifespan(self, receive, send) -> None:
         while True:
             message = await receive()
@@ -152,20 +232,39 @@ class ServingApp:
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
-    # -- invocations --------------------------------------------------------------
+    # -- scoring (both protocols) -------------------------------------------------
     async def _invocations(self, scope, receive, send, endpoint: EndpointRuntime, request_id: str) -> None:
+        await self._score(scope, receive, send, endpoint, request_id, MLFLOW)
+
+    async def _score(
+        self,
+        scope,
+        receive,
+        send,
+        endpoint: EndpointRuntime,
+        request_id: str,
+        wire: "Wire",
+        pinned: RevisionRuntime | None = None,
+    ) -> None:
+        """One scoring request in either protocol: auth, parse, route (canary, shadow),
+        validate, micro-batch, log, answer; `wire` is what differs between them."""
         started = time.perf_counter()
-        revision, shadow = endpoint.route()
+        revision, shadow = (pinned, None) if pinned is not None else endpoint.route()
         record: dict[str, Any] = {"k": "p", "e": endpoint.spec.id, "rid": request_id, "role": "champion"}
         parsed = prepared = None
+        headers: list[tuple[bytes, bytes]] = []
         try:
             _authorize(scope, endpoint)
             body = await _read_body(scope, receive, endpoint.spec.max_body_bytes)
-            parsed = parse_body(body, _header(scope, b"content-type"))
+            parsed = wire.parse(body, scope)
+            supplied = wire.request_id(parsed)
+            if supplied and REQUEST_ID.match(supplied):
+                request_id = record["rid"] = supplied
             if revision is None:
                 raise NotReady("The endpoint has no ready revision yet.")
             if revision is endpoint.challenger:
                 record["role"] = "challenger"
+            if revision is endpoint.challenger and pinned is None:
                 answer = await self._canary(endpoint, revision, parsed, record, started)
                 if answer is not None:
                     revision, prepared, outputs = answer
@@ -175,12 +274,13 @@ class ServingApp:
                     record["role"] = "champion"
             else:
                 prepared, outputs = await self._run(revision, parsed)
-            status, body_out = 200, predictions_body(outputs)
+            body_out, headers = wire.answer(outputs, parsed, endpoint, revision, request_id)
+            status = 200
         except ServingError as exc:
-            status, body_out, outputs = exc.status, exc.body(), None
+            status, body_out, outputs = exc.status, wire.error(exc), None
             record["err"] = exc.message[:500]
         self._log(record, revision, status, started, prepared, outputs, endpoint)
-        await _respond(send, status, body_out, request_id)
+        await _respond(send, status, body_out, request_id, headers)
         if shadow is not None and parsed is not None and status == 200:
             self._spawn(self._shadow(endpoint, shadow, parsed, request_id))
 
@@ -327,5 +427,59 @@ async def _read_body(scope: dict, receive, limit: int) -> bytes:
         raise InvalidInput("The client disconnected before sending the whole body.") from None
 
 
-async def _respond(send, status: int, body: bytes, request_id: str) -> None:
-    await lean_http.respond(send, status, body, [(b"content-type", JSON), (b"x-request-id", request_id.encode())])
+async def _respond(
+    send, status: int, body: bytes, request_id: str, headers: list[tuple[bytes, bytes]] | None = None
+) -> None:
+    """`headers` replace the JSON content type (the binary tensor extension's answers)."""
+    await lean_http.respond(
+        send, status, body, [*(headers or [(b"content-type", JSON)]), (b"x-request-id", request_id.encode())]
+    )
+
+
+class Wire:
+    """What one scoring protocol parses and answers; the rest of a request is shared."""
+
+    def parse(self, body: bytes, scope: dict) -> Any:
+        raise NotImplementedError
+
+    def request_id(self, parsed: Any) -> str | None:
+        return None
+
+    def answer(self, outputs, parsed, endpoint, revision, request_id) -> tuple[bytes, list[tuple[bytes, bytes]]]:
+        raise NotImplementedError
+
+    def error(self, exc: ServingError) -> bytes:
+        return exc.body()
+
+
+class MlflowWire(Wire):
+    def parse(self, body: bytes, scope: dict) -> Any:
+        return parse_body(body, _header(scope, b"content-type"))
+
+    def answer(self, outputs, parsed, endpoint, revision, request_id) -> tuple[bytes, list[tuple[bytes, bytes]]]:
+        return predictions_body(outputs), []
+
+
+class OipWire(Wire):
+    def parse(self, body: bytes, scope: dict) -> Any:
+        return oip.parse_infer(body, _header(scope, oip.HEADER_LENGTH))
+
+    def request_id(self, parsed: Any) -> str | None:
+        return parsed.id
+
+    def answer(self, outputs, parsed, endpoint, revision, request_id) -> tuple[bytes, list[tuple[bytes, bytes]]]:
+        return oip.infer_response(
+            outputs,
+            parsed,
+            model_name=endpoint.spec.slug,
+            model_version=str(revision.id),
+            request_id=parsed.id if parsed.id is not None else request_id,
+            output_names=revision.output_names,
+        )
+
+    def error(self, exc: ServingError) -> bytes:
+        return oip.error_body(exc.message)
+
+
+MLFLOW = MlflowWire()
+OIP = OipWire()

@@ -36,6 +36,14 @@ class LoadedModel:
     schema: InputSchema | None
     flavor: str
     accelerated: bool = False
+    # The MLmodel's signature (JSON strings), for the Open Inference Protocol's metadata.
+    signature_inputs: str | None = None
+    signature_outputs: str | None = None
+
+    @property
+    def loader(self) -> str:
+        """Which code path serves this model, shown on the endpoint page."""
+        return f"{self.flavor} (fast path)" if self.accelerated else self.flavor
 
 
 def read_mlmodel(model_dir: Path) -> dict:
@@ -48,7 +56,13 @@ def read_mlmodel(model_dir: Path) -> dict:
 def load_model(model_dir: str | Path, *, trusted: bool = False) -> LoadedModel:
     model_dir = Path(model_dir)
     meta = read_mlmodel(model_dir)
-    schema = InputSchema.from_signature((meta.get("signature") or {}).get("inputs"))
+    signature = meta.get("signature") or {}
+    model = _load_flavor(model_dir, meta, InputSchema.from_signature(signature.get("inputs")), trusted=trusted)
+    model.signature_inputs, model.signature_outputs = signature.get("inputs"), signature.get("outputs")
+    return model
+
+
+def _load_flavor(model_dir: Path, meta: dict, schema: InputSchema | None, *, trusted: bool) -> LoadedModel:
     flavors = meta.get("flavors") or {}
     if "sklearn" in flavors:
         predict_fn = (flavors.get("python_function") or {}).get("predict_fn") or "predict"

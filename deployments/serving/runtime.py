@@ -9,6 +9,7 @@ it served before."""
 
 import asyncio
 from dataclasses import dataclass
+import functools
 import logging
 import random
 from typing import Any
@@ -19,6 +20,7 @@ from deployments.serving import schema as schema_mod
 from deployments.serving.batcher import MicroBatcher
 from deployments.serving.config import CANARY, SHADOW, ConfigSource, EndpointSpec, RevisionSpec
 from deployments.serving.loader import LoadedModel, load_model
+from deployments.serving.oip import InferRequest, output_names
 from deployments.serving.protocol import jsonable
 
 logger = logging.getLogger(__name__)
@@ -42,8 +44,14 @@ class RevisionRuntime:
     def id(self) -> int:
         return self.spec.id
 
+    @functools.cached_property
+    def output_names(self) -> list[str]:
+        return output_names(self.model.signature_outputs)
+
     def prepare(self, parsed: Any) -> Any:
         schema = self.model.schema
+        if isinstance(parsed, InferRequest):
+            parsed = parsed.for_schema(schema)
         return schema.prepare(parsed) if schema is not None else schema_mod.without_schema(parsed)
 
     async def predict(self, prepared: Any) -> Any:
