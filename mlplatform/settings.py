@@ -164,7 +164,11 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_BEAT_SCHEDULE: dict = {
     # The database is the jobs' source of truth: re-send lost messages, recover jobs
     # whose worker died (see jobs/services/reconcile.py).
-    "jobs-reconcile": {"task": "jobs.tasks.jobs_reconcile_task", "schedule": 15.0, "options": {"queue": "default"}},
+    "jobs-reconcile": {
+        "task": "jobs.tasks.jobs_reconcile_task",
+        "schedule": float(os.environ.get("MLP_JOB_RECONCILE_INTERVAL", "15")),
+        "options": {"queue": "default"},
+    },
     # Multipart artifact uploads a client abandoned (experiments/multipart.py).
     "artifacts-abandoned-uploads": {
         "task": "experiments.abandoned_uploads_sweep_task",
@@ -173,6 +177,9 @@ CELERY_BEAT_SCHEDULE: dict = {
     },
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
+# `celery beat` processes elect one sender through a lease in Redis (mlplatform/beat.py):
+# a second beat never doubles periodic work. The embedded beat thread keeps Celery's own.
+CELERY_BEAT_SCHEDULER = "mlplatform.beat:LeaderScheduler"
 EMBEDDED = not (DATABASE_URL and REDIS_URL)
 
 AUTH_PASSWORD_VALIDATORS = [
