@@ -380,7 +380,7 @@ def revision_report_load(*, revision_id: int, loaded: bool, error: str = "") -> 
         return revision
     endpoint = Endpoint.objects.select_for_update().get(pk=revision.endpoint_id)
     if loaded:
-        if _transition(revision, RevisionStatus.READY):
+        if _transition(revision, RevisionStatus.READY, reason=error):
             _retire_replaced(endpoint, revision)
             audit_record(actor=None, action="revision.ready", target=revision, project_id=endpoint.project_id)
             _event(endpoint, "ready", actor=None, revision=revision)
