@@ -80,7 +80,15 @@ class DeployIn(serializers.Serializer):
     traffic = serializers.FloatField(min_value=0, max_value=1, default=0.1)
     trusted = serializers.BooleanField(default=False)
     gate_override_reason = serializers.CharField(required=False, allow_blank=True, max_length=2000, default="")
-    reference = serializers.DictField(child=serializers.ListField(), required=False)
+    reference = serializers.DictField(
+        child=serializers.ListField(), required=False, help_text="Training values per feature, for drift."
+    )
+    reference_mode = serializers.ChoiceField(
+        choices=["auto", "burn_in", "none"],
+        default="auto",
+        help_text="auto: the run's logged training data, else a sample saved at log_model, else burn-in.",
+    )
+    burn_in_rows = serializers.IntegerField(min_value=10, max_value=100_000, default=200)
 
 
 class TrafficIn(serializers.Serializer):
@@ -220,6 +228,7 @@ def metrics_snapshot(endpoint, *, minutes: int = 30) -> dict:
     champion and challenger, drift per feature, KPI, log health."""
     since = timezone.now() - timedelta(minutes=5)
     metric = endpoint.policy.get("kpi_metric", "accuracy")
+    min_rows = int(endpoint.policy.get("min_reference_rows", 100))
     revisions = {}
     for role, revision in (("champion", endpoint.champion), ("challenger", endpoint.challenger)):
         if revision is None:
@@ -233,7 +242,13 @@ def metrics_snapshot(endpoint, *, minutes: int = 30) -> dict:
             "kpi": selectors.live_kpi(
                 endpoint=endpoint, revision_id=revision.pk, metric=metric, since=revision.created_at
             ),
-            "drift": selectors.drift(revision=revision, psi_threshold=endpoint.policy.get("max_psi", 0.2)),
+            "drift": selectors.drift(
+                revision=revision, psi_threshold=endpoint.policy.get("max_psi", 0.2), min_rows=min_rows
+            ),
+            "drift_series": selectors.drift_series(
+                revision=revision, since=timezone.now() - timedelta(minutes=minutes), min_rows=min_rows
+            ),
+            "reference": selectors.drift_reference(revision=revision, min_rows=min_rows),
         }
     return {
         "endpoint": endpoint.slug,

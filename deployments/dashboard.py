@@ -62,13 +62,24 @@ def errors_figure(series: list[dict]) -> go.Figure:
     return fig
 
 
+DASHES = {"champion": "solid", "challenger": "dash", "shadow": "dot"}
+
+
 def drift_figure(revisions: dict[str, Any], threshold: float) -> go.Figure:
-    fig = go.Figure(layout={**LAYOUT, "title": f"Drift per feature (PSI; limit {threshold})", "barmode": "group"})
+    """Drift over time, one line per feature (and role), against the PSI limit."""
+    fig = go.Figure(layout={**LAYOUT, "title": f"Drift per feature over time (PSI; limit {threshold})"})
+    drawn = False
     for role, revision in revisions.items():
-        drift = revision.get("drift") or {}
-        names = list(drift)
-        fig.add_bar(x=names, y=[drift[n]["value"] or 0 for n in names], name=role, marker_color=COLOURS[role])
-    if any(r.get("drift") for r in revisions.values()):
+        for name, points in (revision.get("drift_series") or {}).items():
+            fig.add_scatter(
+                x=[at for at, _ in points],
+                y=[value for _, value in points],
+                name=f"{role}: {name}",
+                mode="lines+markers",
+                line={"dash": DASHES.get(role, "solid")},
+            )
+            drawn = True
+    if drawn:
         fig.add_hline(y=threshold, line_dash="dash", line_color="#c92a2a")
     return fig
 
@@ -103,12 +114,15 @@ def figures(snapshot: dict[str, Any], *, psi_threshold: float = 0.2, now: dateti
     # A fixed 30-minute window: a single minute of data must not stretch to fill it.
     now = now or datetime.now().astimezone()
     window = [(now - timedelta(minutes=30)).isoformat(), (now + timedelta(minutes=1)).isoformat()]
-    for name in ("traffic", "latency", "errors"):
+    for name in ("traffic", "latency", "errors", "drift"):
         built[name].update_xaxes(range=window, type="date")
-        if not series:
+        if not series and name != "drift":
             _empty_note(built[name], "No requests in the last 30 minutes.")
-    if not any(r.get("drift") for r in revisions.values()):
-        _empty_note(built["drift"], "No training reference: pass `reference` at deploy, or save an input example.")
+    if not any(r.get("drift_series") for r in revisions.values()):
+        notes = [f"{role}: {r['reference']['status']}" for role, r in revisions.items() if r.get("reference")]
+        usable = any(r.get("reference", {}).get("usable") for r in revisions.values())
+        text = "Not enough live inputs yet to measure drift." if usable else "<br>".join(notes) or "No revision."
+        _empty_note(built["drift"], text)
     if not any(r["kpi"]["n"] for r in revisions.values()):
         _empty_note(built["kpi"], "No ground truth yet: POST /serve/<endpoint>/feedback with the request id.")
     return {name: json.loads(fig.to_json()) for name, fig in built.items()}

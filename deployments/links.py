@@ -85,6 +85,52 @@ def newer_versions(*, model_name: str, project_id: int, after_version: int) -> l
     return out
 
 
+TRAINING_FILE_SUFFIXES = (".csv", ".parquet")
+
+
+def training_columns(*, info: VersionInfo, names: list[str], max_rows: int) -> tuple[dict[str, list], str] | None:
+    """The training data of the version's run, when the run logged it as a dataset
+    input (`mlflow.log_input`) whose source file it also logged as an artifact (the
+    dataset record holds only a digest and a path on the training machine): its
+    columns that the model takes, and a label. None when there is no such file."""
+    run = getattr(info.obj, "run", None)
+    if run is None:
+        return None
+    inputs = sorted(run.dataset_inputs.select_related("dataset"), key=lambda i: i.context != "training")
+    for dataset_input in inputs:
+        frame = _artifact_frame(run, dataset_input.dataset.source, max_rows)
+        if frame is not None:
+            wanted = [n for n in names if n in frame.columns] or [str(c) for c in frame.columns]
+            columns = {str(n): frame[n].where(frame[n].notna(), None).tolist() for n in wanted}
+            label = f"training data '{dataset_input.dataset.name}' (run dataset input)"
+            return columns, label
+    return None
+
+
+def _artifact_frame(run, source: str, max_rows: int):
+    import json
+    import posixpath
+
+    import pandas as pd
+
+    from experiments.artifacts import get_store, run_root
+
+    try:
+        uri = str((json.loads(source) or {}).get("uri") or (json.loads(source) or {}).get("path") or "")
+    except (ValueError, AttributeError):
+        return None
+    name = posixpath.basename(uri.rstrip("/"))
+    if not name.endswith(TRAINING_FILE_SUFFIXES):
+        return None
+    try:
+        with get_store().open(run_root(run), name) as handle:
+            if name.endswith(".csv"):
+                return pd.read_csv(handle, nrows=max_rows)
+            return pd.read_parquet(handle).head(max_rows)
+    except Exception:  # no such artifact, or not a table: not a training file
+        return None
+
+
 def production_gate_passed(*, project: Project) -> bool:
     try:
         from projects.selectors import project_gate_passed

@@ -44,6 +44,9 @@ def default_policy() -> dict:
         "kpi_metric": "accuracy",
         "min_feedback": 100,
         "promote_margin": 0.0,
+        "confidence": 0.95,
+        "kpi_rollback": True,
+        "min_reference_rows": 100,
     }
 
 
@@ -105,6 +108,13 @@ class Revision(models.Model):
     status = models.CharField(max_length=20, choices=RevisionStatus.choices, default=RevisionStatus.DEPLOYING)
     status_reason = models.TextField(blank=True)
     reference = models.JSONField(default=dict, blank=True, help_text="Training reference per feature, for drift.")
+    reference_source = models.CharField(
+        max_length=200, blank=True, help_text="Where the drift reference came from (training data, sample, burn-in)."
+    )
+    # Burn-in: the revision's first `burn_in_rows` live rows become its reference; drift
+    # is then measured on what came after `reference_until`.
+    burn_in_rows = models.PositiveIntegerField(default=0)
+    reference_until = models.DateTimeField(null=True, blank=True)
     offline_metric = models.FloatField(null=True, blank=True)
     offline_metric_name = models.CharField(max_length=100, blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")

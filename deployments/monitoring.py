@@ -3,8 +3,10 @@
 Pure functions over plain data (lists, dicts, DataFrames), so the policies, the
 dashboards and the tests share one definition of "p99" or "drifted".
 
-Drift compares live inputs with a reference captured at deploy (the version's training
-sample): numeric features by PSI over the reference's decile bins (0.1 is a shift to
+Drift compares live inputs with a reference of at least MIN_REFERENCE_ROWS rows (the
+training data, a sample saved at log_model, or the revision's first live requests as a
+burn-in window); a smaller one is no reference at all, since a two-row input example
+makes every feature look drifted. Numeric features by PSI over the reference's decile bins (0.1 is a shift to
 watch, 0.2 a significant one: the default threshold), categorical ones by chi-square
 against the reference frequencies and by Jensen-Shannon distance (base 2, in [0, 1])."""
 
@@ -22,6 +24,7 @@ JS_THRESHOLD = 0.1
 CHI2_P_VALUE = 0.01
 EPSILON = 1e-4
 MIN_DRIFT_SAMPLES = 30
+MIN_REFERENCE_ROWS = 100
 OTHER = "__other__"
 
 
@@ -95,6 +98,15 @@ def reference_capture(columns: Mapping[str, Sequence[Any]], *, bins: int = 10) -
     return reference
 
 
+def reference_rows(reference: Mapping[str, Mapping[str, Any]]) -> int:
+    """Rows behind a reference: the smallest per-feature count (0 for none)."""
+    return min((int(ref.get("n", 0)) for ref in reference.values()), default=0)
+
+
+def reference_usable(reference: Mapping[str, Mapping[str, Any]], min_rows: int = MIN_REFERENCE_ROWS) -> bool:
+    return bool(reference) and reference_rows(reference) >= min_rows
+
+
 def _numeric_shares(values: np.ndarray, edges: list[float]) -> list[float]:
     # Bins are (-inf, e0], (e0, e1], ..., (e_last, inf): live values outside the
     # training range still land somewhere.
@@ -154,6 +166,67 @@ def drift_report(
             entry["drifted"] = result["js"] > js_threshold or result["p_value"] < CHI2_P_VALUE
         report[name] = entry
     return report
+
+
+# -- comparing two revisions on the live KPI -------------------------------------------
+DEFAULT_CONFIDENCE = 0.95
+
+
+def kpi_compare(
+    challenger: Sequence[tuple[Any, Any]],
+    champion: Sequence[tuple[Any, Any]],
+    metric: str,
+    *,
+    confidence: float = DEFAULT_CONFIDENCE,
+    margin: float = 0.0,
+) -> dict[str, Any]:
+    """Is the challenger better (or worse) than the champion on `metric`, beyond chance?
+
+    accuracy / error_rate: a two-proportion z-test on hits; rmse / mae: Welch's t-test
+    on the per-row squared / absolute errors. One-sided p-values both ways; `better`
+    and `worse` hold only at the given confidence (and past `margin`)."""
+    alpha = 1 - confidence
+    a, b = live_kpi(challenger, metric), live_kpi(champion, metric)
+    out: dict[str, Any] = {"metric": metric, "challenger": a, "champion": b, "n_challenger": len(challenger)}
+    out.update(n_champion=len(champion), confidence=confidence, better=False, worse=False)
+    if a is None or b is None:
+        return {**out, "test": "none", "p_better": None, "p_worse": None}
+    if metric in {"accuracy", "error_rate"}:
+        hits_a = sum(1 for p, t in challenger if _same(p, t))
+        hits_b = sum(1 for p, t in champion if _same(p, t))
+        z = _two_proportion_z(hits_a, len(challenger), hits_b, len(champion))
+        # z > 0: the challenger hits more often; for error_rate that is also "better".
+        test = "two-proportion z-test"
+    else:
+        errors_a, errors_b = _row_errors(challenger, metric), _row_errors(champion, metric)
+        t = stats.ttest_ind(errors_b, errors_a, equal_var=False).statistic
+        z = 0.0 if math.isnan(t) else float(t)  # z > 0: the challenger's errors are smaller
+        test = "Welch t-test"
+    p_better, p_worse = float(stats.norm.sf(z)), float(stats.norm.cdf(z))
+    gap = (a - b) if higher_is_better(metric) else (b - a)
+    out.update(test=test, statistic=z, p_better=p_better, p_worse=p_worse)
+    out["better"] = p_better < alpha and gap > margin
+    out["worse"] = p_worse < alpha and gap < 0
+    return out
+
+
+def _two_proportion_z(hits_a: int, n_a: int, hits_b: int, n_b: int) -> float:
+    pooled = (hits_a + hits_b) / (n_a + n_b)
+    se = math.sqrt(pooled * (1 - pooled) * (1 / n_a + 1 / n_b))
+    diff = hits_a / n_a - hits_b / n_b
+    if se == 0:
+        return 0.0 if diff == 0 else math.copysign(math.inf, diff)
+    return diff / se
+
+
+def _row_errors(pairs: Sequence[tuple[Any, Any]], metric: str) -> np.ndarray:
+    diff = np.asarray([float(p) - float(t) for p, t in pairs])
+    return diff**2 if metric == "rmse" else np.abs(diff)
+
+
+def describe_test(result: Mapping[str, Any], which: str) -> str:
+    p = result["p_better"] if which == "better" else result["p_worse"]
+    return f"{result['test']}, one-sided p={p:.4g} at {result['confidence']:.0%} confidence"
 
 
 # -- live KPI from ground truth ----------------------------------------------------

@@ -1,9 +1,16 @@
 """The automatic side of deployments, run periodically for every endpoint:
 
 - rollback: a challenger whose error rate, p99 latency or input drift stays past the
-  endpoint's limits for `breach_seconds` is taken out of traffic;
+  endpoint's limits for `breach_seconds` is taken out of traffic; so is one that is
+  worse than the champion on the live KPI beyond chance (at once: the test already
+  asks for evidence);
 - promotion: a challenger that beats the champion on the live KPI (ground truth from
-  /feedback), each with at least `min_feedback` labelled predictions, becomes champion;
+  /feedback) beyond chance (a two-proportion z-test or Welch's t-test at the policy's
+  `confidence`), each with at least `min_feedback` labelled predictions, becomes
+  champion; the test and its p-value are in the event;
+- drift: measured only against a reference of at least `min_reference_rows` rows
+  (burn-in references are frozen here once their rows are in); a drifting champion
+  raises a `drift_alert` event (owners notified), at most once an hour;
 - auto-canary (per-endpoint switch): a newer registered version of the champion's model
   whose offline metric beats the champion's starts as a canary;
 - live KPIs: project KPIs sourced from this endpoint get its live value.
@@ -27,6 +34,15 @@ DEFAULT_WINDOW = 60
 def endpoint_policy_check(*, endpoint: Endpoint) -> list[str]:
     """Apply the endpoint's policies once; returns the actions taken."""
     actions: list[str] = []
+    for revision in (endpoint.champion, endpoint.challenger):
+        if revision is not None and revision.burn_in_rows and not revision.reference:
+            services.revision_burn_in_capture(revision=revision)
+    endpoint.refresh_from_db()
+    if endpoint.champion_id and _champion_drift_alert(endpoint):
+        actions.append("drift_alert")
+    if endpoint.challenger_id and endpoint.auto_rollback and _rollback_if_worse(endpoint):
+        actions.append("rolled_back")
+    endpoint.refresh_from_db()
     if endpoint.challenger_id and endpoint.auto_rollback and _rollback_if_breached(endpoint):
         actions.append("rolled_back")
     endpoint.refresh_from_db()
@@ -54,13 +70,101 @@ def _breach(endpoint: Endpoint) -> str:
             )
         if stats["p99"] is not None and stats["p99"] > policy.get("max_p99_ms", 500):
             reasons.append(f"p99 latency {stats['p99']:.0f} ms > {policy['max_p99_ms']:.0f} ms")
-    drift = selectors.drift(revision=challenger, since=since, psi_threshold=policy.get("max_psi", 0.2))
-    drifted = [
-        f"{name} (PSI {d['value']:.2f})" for name, d in drift.items() if d.get("drifted") and d["metric"] == "psi"
-    ]
+    drifted = _drifted(endpoint, challenger, since)
     if drifted:
         reasons.append(f"input drift over PSI {policy.get('max_psi', 0.2)}: {', '.join(drifted)}")
     return "; ".join(reasons)
+
+
+def _drifted(endpoint: Endpoint, revision, since) -> list[str]:
+    """Features past the PSI limit; none without a big enough reference."""
+    policy = endpoint.policy
+    drift = selectors.drift(
+        revision=revision,
+        since=since,
+        psi_threshold=policy.get("max_psi", 0.2),
+        min_rows=int(policy.get("min_reference_rows", monitoring.MIN_REFERENCE_ROWS)),
+    )
+    return [f"{name} (PSI {d['value']:.2f})" for name, d in drift.items() if d.get("drifted") and d["metric"] == "psi"]
+
+
+DRIFT_ALERT_EVERY = timedelta(hours=1)
+
+
+def _champion_drift_alert(endpoint: Endpoint) -> bool:
+    champion = endpoint.champion
+    now = timezone.now()
+    recent = endpoint.events.filter(kind="drift_alert", revision=champion, created_at__gte=now - DRIFT_ALERT_EVERY)
+    if recent.exists():
+        return False
+    drifted = _drifted(endpoint, champion, now - timedelta(minutes=30))
+    if not drifted:
+        return False
+    services.drift_alert(
+        endpoint=endpoint,
+        revision=champion,
+        reason=(
+            f"Champion revision {champion.number}: input drift over PSI {endpoint.policy.get('max_psi', 0.2)} "
+            f"against its reference ({champion.reference_source}): {', '.join(drifted)}."
+        ),
+    )
+    return True
+
+
+def _kpi_test(endpoint: Endpoint) -> dict | None:
+    """The challenger against the champion on the live KPI, over the requests both
+    answered since the challenger started; None below `min_feedback` per arm."""
+    policy = endpoint.policy
+    challenger, champion = endpoint.challenger, endpoint.champion
+    if champion is None or challenger.status != RevisionStatus.READY:
+        return None
+    metric, needed = policy.get("kpi_metric", "accuracy"), policy.get("min_feedback", 100)
+    since = challenger.created_at
+    theirs = selectors.live_pairs(endpoint=endpoint, revision_id=challenger.pk, since=since)
+    ours = selectors.live_pairs(endpoint=endpoint, revision_id=champion.pk, since=since)
+    if min(len(theirs), len(ours)) < needed:
+        return None
+    return monitoring.kpi_compare(
+        theirs,
+        ours,
+        metric,
+        confidence=float(policy.get("confidence", monitoring.DEFAULT_CONFIDENCE)),
+        margin=float(policy.get("promote_margin", 0.0)),
+    )
+
+
+def _kpi_summary(result: dict) -> str:
+    return (
+        f"live {result['metric']} {result['challenger']:.4f} (n={result['n_challenger']}) "
+        f"vs champion {result['champion']:.4f} (n={result['n_champion']})"
+    )
+
+
+def _test_data(result: dict, which: str) -> dict:
+    p = result["p_better"] if which == "better" else result["p_worse"]
+    keys = ("metric", "challenger", "champion", "n_challenger", "n_champion", "confidence", "test", "statistic")
+    return {"kpi_test": {**{k: result[k] for k in keys}, "p_value": p, "direction": which}}
+
+
+def _rollback_if_worse(endpoint: Endpoint) -> bool:
+    if not endpoint.policy.get("kpi_rollback", True):
+        return False
+    result = _kpi_test(endpoint)
+    if result is None or not result["worse"]:
+        return False
+    revision = endpoint.challenger
+    services.challenger_rollback(
+        endpoint=endpoint,
+        actor=None,
+        automatic=True,
+        reason=(
+            f"Automatic rollback of revision {revision.number}: worse on the KPI, {_kpi_summary(result)}; "
+            f"{monitoring.describe_test(result, 'worse')}."
+        ),
+        data=_test_data(result, "worse"),
+    )
+    Endpoint.objects.filter(pk=endpoint.pk).update(breach_since=None, breach_reason="")
+    return True
 
 
 def _rollback_if_breached(endpoint: Endpoint) -> bool:
@@ -88,32 +192,18 @@ def _rollback_if_breached(endpoint: Endpoint) -> bool:
 
 
 def _promote_if_better(endpoint: Endpoint) -> bool:
-    policy = endpoint.policy
-    challenger, champion = endpoint.challenger, endpoint.champion
-    if champion is None or challenger.status != RevisionStatus.READY:
-        return False
-    metric, needed = policy.get("kpi_metric", "accuracy"), policy.get("min_feedback", 100)
-    since = challenger.created_at
-    theirs = selectors.live_kpi(endpoint=endpoint, revision_id=challenger.pk, metric=metric, since=since)
-    ours = selectors.live_kpi(endpoint=endpoint, revision_id=champion.pk, metric=metric, since=since)
-    if theirs["value"] is None or ours["value"] is None or min(theirs["n"], ours["n"]) < needed:
-        return False
-    margin = policy.get("promote_margin", 0.0)
-    better = (
-        theirs["value"] > ours["value"] + margin
-        if monitoring.higher_is_better(metric)
-        else theirs["value"] < ours["value"] - margin
-    )
-    if not better:
+    result = _kpi_test(endpoint)
+    if result is None or not result["better"]:
         return False
     services.challenger_promote(
         endpoint=endpoint,
         actor=None,
         automatic=True,
         reason=(
-            f"Automatic promotion of revision {challenger.number}: live {metric} {theirs['value']:.4f} "
-            f"(n={theirs['n']}) vs champion {ours['value']:.4f} (n={ours['n']})."
+            f"Automatic promotion of revision {endpoint.challenger.number}: {_kpi_summary(result)}; "
+            f"{monitoring.describe_test(result, 'better')}."
         ),
+        data=_test_data(result, "better"),
     )
     return True
 

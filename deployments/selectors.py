@@ -85,21 +85,98 @@ def _payloads(qs: QuerySet, limit: int) -> list[tuple[str, dict]]:
     return out
 
 
-def drift(
-    *, revision: Revision, since: datetime | None = None, sample: int = DRIFT_SAMPLE, psi_threshold: float = 0.2
-) -> dict:
-    """Per-feature drift of the inputs this revision saw (its latest `sample` logged
-    requests) against the reference captured at deploy."""
-    if not revision.reference:
-        return {}
+def drift_reference(*, revision: Revision, min_rows: int = monitoring.MIN_REFERENCE_ROWS) -> dict[str, Any]:
+    """What drift is measured against, as the dashboard states it."""
+    rows = monitoring.reference_rows(revision.reference) if revision.reference else 0
+    usable = monitoring.reference_usable(revision.reference, min_rows)
+    if usable:
+        status = f"{revision.reference_source or 'reference'}: {rows} rows"
+    elif revision.burn_in_rows and not revision.reference:
+        status = f"no reference yet: burn-in, the first {revision.burn_in_rows} live rows become the reference"
+    elif rows:
+        status = f"no reference: {revision.reference_source or 'the reference'} has {rows} rows, fewer than {min_rows}"
+    else:
+        status = "no reference: deploy with training data, a logged sample or a burn-in window"
+    return {"source": revision.reference_source, "rows": rows, "usable": usable, "status": status}
+
+
+def _drift_rows(revision: Revision, since: datetime | None) -> QuerySet:
     qs = PredictionLog.objects.filter(revision_id=revision.pk, status=200)
+    if revision.reference_until is not None:
+        # A burn-in reference: drift is what came after it.
+        qs = qs.filter(at__gt=revision.reference_until)
     if since is not None:
         qs = qs.filter(at__gte=since)
+    return qs
+
+
+def _columns(payloads: list[dict]) -> dict[str, list]:
     live: dict[str, list] = {}
-    for _, payload in _payloads(qs, sample):
+    for payload in payloads:
         for name, values in (payload.get("in") or {}).items():
             live.setdefault(name, []).extend(values)
-    return monitoring.drift_report(revision.reference, live, psi_threshold=psi_threshold)
+    return live
+
+
+def drift(
+    *,
+    revision: Revision,
+    since: datetime | None = None,
+    sample: int = DRIFT_SAMPLE,
+    psi_threshold: float = 0.2,
+    min_rows: int = monitoring.MIN_REFERENCE_ROWS,
+) -> dict:
+    """Per-feature drift of the inputs this revision saw (its latest `sample` logged
+    requests) against its reference; empty without a usable reference."""
+    if not monitoring.reference_usable(revision.reference, min_rows):
+        return {}
+    payloads = [p for _, p in _payloads(_drift_rows(revision, since), sample)]
+    return monitoring.drift_report(revision.reference, _columns(payloads), psi_threshold=psi_threshold)
+
+
+def drift_series(
+    *,
+    revision: Revision,
+    since: datetime,
+    bucket_minutes: int = 5,
+    sample: int = 5000,
+    min_rows: int = monitoring.MIN_REFERENCE_ROWS,
+) -> dict[str, list[tuple[str, float]]]:
+    """Per feature: (bucket start, PSI or JS) for every time bucket with enough rows."""
+    if not monitoring.reference_usable(revision.reference, min_rows):
+        return {}
+    buckets: dict[datetime, list[dict]] = {}
+    rows = _drift_rows(revision, since).exclude(payload="").order_by("-at").values_list("at", "payload")[:sample]
+    for at, payload in rows:
+        start = at.replace(second=0, microsecond=0)
+        start -= timedelta(minutes=start.minute % bucket_minutes)
+        try:
+            buckets.setdefault(start, []).append(json.loads(payload))
+        except ValueError:
+            continue
+    series: dict[str, list[tuple[str, float]]] = {}
+    for start in sorted(buckets):
+        for name, entry in monitoring.drift_report(revision.reference, _columns(buckets[start])).items():
+            if entry["value"] is not None:
+                series.setdefault(name, []).append((start.isoformat(), entry["value"]))
+    return series
+
+
+def burn_in_rows(*, revision: Revision, rows: int) -> tuple[dict[str, list], datetime | None]:
+    """The revision's first `rows` live input rows (by feature) and when the last came;
+    ({}, None) until that many have been logged."""
+    qs = PredictionLog.objects.filter(revision_id=revision.pk, status=200).exclude(payload="").order_by("at", "id")
+    columns: dict[str, list] = {}
+    for at, payload in qs.values_list("at", "payload").iterator(chunk_size=500):
+        try:
+            inputs = json.loads(payload).get("in") or {}
+        except ValueError:
+            continue
+        for name, values in inputs.items():
+            columns.setdefault(name, []).extend(values)
+        if columns and min(len(v) for v in columns.values()) >= rows:
+            return {name: values[:rows] for name, values in columns.items()}, at
+    return {}, None
 
 
 def _pairs(prediction: Any, actual: Any) -> list[tuple[Any, Any]]:
@@ -110,10 +187,10 @@ def _pairs(prediction: Any, actual: Any) -> list[tuple[Any, Any]]:
     return list(zip(predictions, actuals, strict=True))
 
 
-def live_kpi(
-    *, endpoint: Endpoint, revision_id: int, metric: str, since: datetime | None = None, limit: int = 5000
-) -> dict:
-    """`metric` of one revision's predictions against the ground truth sent for them."""
+def live_pairs(
+    *, endpoint: Endpoint, revision_id: int, since: datetime | None = None, limit: int = 5000
+) -> list[tuple[Any, Any]]:
+    """(prediction, ground truth) of one revision's answered requests with feedback."""
     qs = PredictionLog.objects.filter(endpoint_id=endpoint.pk, revision_id=revision_id, status=200)
     if since is not None:
         qs = qs.filter(at__gte=since)
@@ -126,6 +203,14 @@ def live_kpi(
     pairs: list[tuple[Any, Any]] = []
     for request_id, actual in truth.items():
         pairs.extend(_pairs(logged[request_id].get("out"), actual))
+    return pairs
+
+
+def live_kpi(
+    *, endpoint: Endpoint, revision_id: int, metric: str, since: datetime | None = None, limit: int = 5000
+) -> dict:
+    """`metric` of one revision's predictions against the ground truth sent for them."""
+    pairs = live_pairs(endpoint=endpoint, revision_id=revision_id, since=since, limit=limit)
     return {"metric": metric, "value": monitoring.live_kpi(pairs, metric), "n": len(pairs)}
 
 

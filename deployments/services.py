@@ -15,7 +15,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils.text import slugify
 
-from deployments import links, monitoring
+from deployments import links, monitoring, selectors
 from deployments.models import (
     REVISION_TRANSITIONS,
     ChallengerMode,
@@ -195,6 +195,15 @@ def _valid_policy(policy: Any) -> dict:
     for key in ("max_error_rate", "max_p99_ms", "max_psi", "breach_seconds", "min_requests", "min_feedback"):
         if not isinstance(merged[key], (int, float)) or merged[key] < 0:
             raise ValidationFailed(f"policy.{key} must be a non-negative number.")
+    for key in ("min_reference_rows", "promote_margin"):
+        if not isinstance(merged[key], (int, float)) or isinstance(merged[key], bool) or merged[key] < 0:
+            raise ValidationFailed(f"policy.{key} must be a non-negative number.")
+    confidence = merged["confidence"]
+    if not isinstance(confidence, (int, float)) or isinstance(confidence, bool) or not 0.5 <= confidence < 1:
+        raise ValidationFailed("policy.confidence is a share between 0.5 and 1 (e.g. 0.95).")
+    for key in ("kpi_rollback",):
+        if not isinstance(merged[key], bool):
+            raise ValidationFailed(f"policy.{key} is true or false.")
     if merged["kpi_metric"] not in monitoring.KPI_METRICS:
         raise ValidationFailed(f"policy.kpi_metric must be one of {sorted(monitoring.KPI_METRICS)}.")
     return merged
@@ -224,6 +233,10 @@ def _transition(revision: Revision, new: str, *, reason: str = "") -> bool:
     return bool(moved)
 
 
+REFERENCE_MODES = ("auto", "burn_in", "none")
+DEFAULT_BURN_IN_ROWS = 200
+
+
 def reference_from_model_dir(model_dir: Path) -> dict:
     """A drift reference from the version's saved input example, when it has one."""
     meta = read_mlmodel(model_dir)
@@ -237,17 +250,76 @@ def reference_from_model_dir(model_dir: Path) -> dict:
     return {}
 
 
-def _reference(reference: dict[str, list] | None, model_dir: Path) -> dict:
+def _signature_names(model_dir: Path) -> list[str]:
+    try:
+        inputs = (read_mlmodel(model_dir).get("signature") or {}).get("inputs")
+        return [str(c["name"]) for c in json.loads(inputs or "[]") if "name" in c]
+    except (ModelLoadError, ValueError, TypeError, KeyError):
+        return []
+
+
+def _reference(
+    *,
+    reference: dict[str, list] | None,
+    info: links.VersionInfo,
+    mode: str,
+    burn_in_rows: int,
+    min_rows: int,
+) -> tuple[dict, str, int]:
+    """(reference, where it came from, burn-in rows): explicit training values, else
+    the run's logged training data, else a sample saved at log_model (when it is big
+    enough to mean anything), else the revision's first live rows (burn-in)."""
+    if mode not in REFERENCE_MODES:
+        raise ValidationFailed(f"reference_mode is one of {', '.join(REFERENCE_MODES)}.")
+    if not 10 <= burn_in_rows <= MAX_REFERENCE_ROWS:
+        raise ValidationFailed(f"burn_in_rows is between 10 and {MAX_REFERENCE_ROWS}.")
     if reference:
         if not isinstance(reference, dict) or not all(isinstance(v, list) for v in reference.values()):
             raise ValidationFailed("reference must map feature names to lists of training values.")
         if any(len(v) > MAX_REFERENCE_ROWS for v in reference.values()):
             raise ValidationFailed(f"reference holds at most {MAX_REFERENCE_ROWS} values per feature.")
-        return monitoring.reference_capture(reference)
+        return monitoring.reference_capture(reference), "training values sent at deploy", 0
+    if mode == "none":
+        return {}, "", 0
+    if mode == "burn_in":
+        return {}, f"burn-in: the first {burn_in_rows} live rows", burn_in_rows
+    model_dir = Path(info.model_dir)
+    found = links.training_columns(info=info, names=_signature_names(model_dir), max_rows=MAX_REFERENCE_ROWS)
+    if found is not None and monitoring.reference_usable(monitoring.reference_capture(found[0]), min_rows):
+        return monitoring.reference_capture(found[0]), found[1], 0
     try:
-        return reference_from_model_dir(model_dir)
-    except Exception:
-        return {}
+        sample = reference_from_model_dir(model_dir)
+    except Exception:  # an unreadable example is no reference, not a failed deploy
+        sample = {}
+    if monitoring.reference_usable(sample, min_rows):
+        return sample, "sample saved at log_model (input example)", 0
+    return {}, f"burn-in: the first {burn_in_rows} live rows", burn_in_rows
+
+
+@transaction.atomic
+def revision_burn_in_capture(*, revision: Revision) -> Revision:
+    """Freeze a burn-in revision's first live rows as its drift reference, once that
+    many have been logged. Runs as the system (the policy check); idempotent."""
+    if not revision.burn_in_rows or revision.reference:
+        return revision
+    columns, until = selectors.burn_in_rows(revision=revision, rows=revision.burn_in_rows)
+    if until is None:
+        return revision
+    moved = Revision.objects.filter(pk=revision.pk, reference={}).update(
+        reference=monitoring.reference_capture(columns), reference_until=until
+    )
+    if moved:
+        revision.refresh_from_db()
+        _event(
+            revision.endpoint,
+            "reference_captured",
+            actor=None,
+            revision=revision,
+            automatic=True,
+            reason=f"Drift reference of revision {revision.number}: its first {revision.burn_in_rows} live rows.",
+            data={"rows": revision.burn_in_rows, "source": "burn-in"},
+        )
+    return revision
 
 
 @transaction.atomic
@@ -261,6 +333,8 @@ def revision_deploy(
     traffic: float = 0.1,
     gate_override_reason: str = "",
     reference: dict[str, list] | None = None,
+    reference_mode: str = "auto",
+    burn_in_rows: int = DEFAULT_BURN_IN_ROWS,
     trusted: bool = False,
     automatic: bool = False,
     reason: str = "",
@@ -286,6 +360,13 @@ def revision_deploy(
     except ModelLoadError as exc:
         raise ValidationFailed(f"This version has no MLflow model to serve: {exc}")
     number = (endpoint.revisions.order_by("-number").values_list("number", flat=True).first() or 0) + 1
+    ref, ref_source, burn_in = _reference(
+        reference=reference,
+        info=info,
+        mode=reference_mode,
+        burn_in_rows=int(burn_in_rows),
+        min_rows=int(endpoint.policy.get("min_reference_rows", monitoring.MIN_REFERENCE_ROWS)),
+    )
     revision = Revision.objects.create(
         endpoint=endpoint,
         number=number,
@@ -293,7 +374,9 @@ def revision_deploy(
         model_version_number=info.version,
         model_dir=str(model_dir),
         trusted=trusted,
-        reference=_reference(reference, model_dir),
+        reference=ref,
+        reference_source=ref_source,
+        burn_in_rows=burn_in,
         offline_metric=_offline_metric(endpoint, info),
         offline_metric_name=endpoint.policy.get("offline_metric", ""),
         created_by=actor if actor is not None and actor.is_authenticated else None,
@@ -380,7 +463,7 @@ def revision_report_load(*, revision_id: int, loaded: bool, error: str = "") -> 
         return revision
     endpoint = Endpoint.objects.select_for_update().get(pk=revision.endpoint_id)
     if loaded:
-        if _transition(revision, RevisionStatus.READY):
+        if _transition(revision, RevisionStatus.READY, reason=error):
             _retire_replaced(endpoint, revision)
             audit_record(actor=None, action="revision.ready", target=revision, project_id=endpoint.project_id)
             _event(endpoint, "ready", actor=None, revision=revision)
@@ -416,6 +499,15 @@ def _previous_champion(endpoint: Endpoint, failed: Revision) -> Revision | None:
 
 
 @transaction.atomic
+def drift_alert(*, endpoint: Endpoint, revision: Revision, reason: str) -> EndpointEvent:
+    """A drifting champion: on the timeline and to the owners (runs as the system)."""
+    audit_record(
+        actor=None, action="endpoint.drift_alert", target=endpoint, project_id=endpoint.project_id, reason=reason
+    )
+    return _event(endpoint, "drift_alert", actor=None, revision=revision, reason=reason, automatic=True)
+
+
+@transaction.atomic
 def traffic_set(
     *, endpoint: Endpoint, actor: User | None, traffic: float, mode: str | None = None, reason: str = ""
 ) -> Endpoint:
@@ -442,13 +534,38 @@ def traffic_set(
     return endpoint
 
 
+def _check_still_challenger(endpoint: Endpoint, revision_number: int | None, verb: str) -> None:
+    if revision_number is None or (endpoint.challenger and endpoint.challenger.number == revision_number):
+        return
+    seen = endpoint.revisions.filter(number=revision_number).first()
+    if seen is None:
+        raise NotFound(f"Revision {revision_number} not found.")
+    state = {
+        RevisionStatus.ROLLED_BACK: "already rolled back",
+        RevisionStatus.RETIRED: "already retired",
+        RevisionStatus.FAILED: "failed",
+    }.get(seen.status, "no longer the challenger")
+    if endpoint.champion_id == seen.pk:
+        state = "already the champion"
+    raise InvalidState(f"Cannot {verb} revision {revision_number}: it is {state}. Reload to see the current state.")
+
+
 @transaction.atomic
 def challenger_promote(
-    *, endpoint: Endpoint, actor: User | None, reason: str = "", automatic: bool = False
+    *,
+    endpoint: Endpoint,
+    actor: User | None,
+    reason: str = "",
+    automatic: bool = False,
+    revision_number: int | None = None,
+    data: dict | None = None,
 ) -> Endpoint:
+    """`revision_number`: the challenger the caller saw (a page may be stale); refused
+    with that revision's actual state when it is no longer the challenger."""
     endpoint = (
         Endpoint.objects.select_for_update(of=("self",)).select_related("champion", "challenger").get(pk=endpoint.pk)
     )
+    _check_still_challenger(endpoint, revision_number, "promote")
     challenger = endpoint.challenger
     if challenger is None:
         raise InvalidState("The endpoint has no challenger to promote.")
@@ -460,18 +577,25 @@ def challenger_promote(
     if old is not None:
         _retire(old, reason=f"replaced by revision {challenger.number}")
     _save_routing(endpoint, actor=actor, action="endpoint.promote", before=before, reason=reason)
-    _event(endpoint, "promoted", actor=actor, revision=challenger, reason=reason, automatic=automatic)
+    _event(endpoint, "promoted", actor=actor, revision=challenger, reason=reason, automatic=automatic, data=data)
     return endpoint
 
 
 @transaction.atomic
 def challenger_rollback(
-    *, endpoint: Endpoint, actor: User | None, reason: str = "", automatic: bool = False
+    *,
+    endpoint: Endpoint,
+    actor: User | None,
+    reason: str = "",
+    automatic: bool = False,
+    revision_number: int | None = None,
+    data: dict | None = None,
 ) -> Endpoint:
     """Take the challenger out of traffic; it ends `rolled_back`."""
     endpoint = (
         Endpoint.objects.select_for_update(of=("self",)).select_related("champion", "challenger").get(pk=endpoint.pk)
     )
+    _check_still_challenger(endpoint, revision_number, "roll back")
     challenger = endpoint.challenger
     if challenger is None:
         raise InvalidState("The endpoint has no challenger to roll back.")
@@ -481,7 +605,7 @@ def challenger_rollback(
         target = RevisionStatus.ROLLED_BACK if challenger.status == RevisionStatus.READY else RevisionStatus.RETIRED
         _transition(challenger, target, reason=reason)
     _save_routing(endpoint, actor=actor, action="endpoint.rollback", before=before, reason=reason)
-    _event(endpoint, "rolled_back", actor=actor, revision=challenger, reason=reason, automatic=automatic)
+    _event(endpoint, "rolled_back", actor=actor, revision=challenger, reason=reason, automatic=automatic, data=data)
     return endpoint
 
 
@@ -510,6 +634,9 @@ def champion_rollback(*, endpoint: Endpoint, actor: User | None, reason: str = "
         model_dir=previous.model_dir,
         trusted=previous.trusted,
         reference=previous.reference,
+        reference_source=previous.reference_source,
+        reference_until=previous.reference_until,
+        burn_in_rows=previous.burn_in_rows,
         offline_metric=previous.offline_metric,
         offline_metric_name=previous.offline_metric_name,
         created_by=actor,

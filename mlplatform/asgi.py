@@ -6,9 +6,15 @@ MLflow API calls that authenticate with a header go to the tracking plane
 (experiments.mlflow_api.lean): the same views without Django's middleware and
 per-request thread; everything else it hands on to Django.
 
+The serving plane starts with the process (ASGI lifespan startup, in the background so
+a slow model load never delays the web): a deploy reaches ready or failed on its own,
+not when its first caller arrives.
+
 Websockets must come from an allowed Origin (a page of ours, not a foreign site riding
 the user's cookies) and carry a session; consumers close anything else."""
 
+import asyncio
+import logging
 import os
 
 from django.core.asgi import get_asgi_application
@@ -37,9 +43,41 @@ async def http_app(scope, receive, send):
         await django_asgi_app(scope, receive, send)
 
 
-application = ProtocolTypeRouter(
+router = ProtocolTypeRouter(
     {
         "http": http_app,
         "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
     }
 )
+
+logger = logging.getLogger(__name__)
+_background: set[asyncio.Task] = set()
+
+
+async def _start_serving() -> None:
+    try:
+        await serving_app.startup()
+    except Exception:
+        logger.exception("the serving plane did not start; it retries on the first /serve/ request")
+
+
+async def _lifespan(receive, send) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            task = asyncio.get_running_loop().create_task(_start_serving())
+            _background.add(task)
+            task.add_done_callback(_background.discard)
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            if serving_app._started is not None:
+                await serving_app.shutdown()
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+
+
+async def application(scope, receive, send):
+    if scope["type"] == "lifespan":
+        await _lifespan(receive, send)
+    else:
+        await router(scope, receive, send)

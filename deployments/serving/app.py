@@ -70,7 +70,8 @@ class ServingApp:
 
     # -- lifecycle ----------------------------------------------------------------
     async def startup(self) -> None:
-        """Idempotent: inside `runplatform` (lifespan off) the first request calls it."""
+        """Idempotent: `runplatform` calls it at startup (mlplatform.asgi); a server
+        without lifespan events calls it on the first request."""
         loop = asyncio.get_running_loop()
         if self._loop is not loop:
             # A new event loop (a restarted server in the same process): batchers and

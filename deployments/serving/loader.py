@@ -18,7 +18,7 @@ import numpy as np
 import yaml
 
 from deployments.serving.accel import accelerate
-from deployments.serving.schema import InputSchema
+from deployments.serving.schema import PANDAS_DTYPES, InputSchema
 
 SAFE_TYPE_ROOTS = ("sklearn.", "numpy.", "scipy.")
 # sklearn warns on every numpy call to an estimator fitted on a DataFrame; the schema
@@ -73,7 +73,8 @@ def _load_flavor(model_dir: Path, meta: dict, schema: InputSchema | None, *, tru
         fast = accelerate(estimator, predict_fn)
         return LoadedModel(predict=fast or method, schema=schema, flavor="sklearn", accelerated=fast is not None)
     if "python_function" in flavors:
-        return LoadedModel(predict=_load_pyfunc(model_dir, trusted=trusted), schema=schema, flavor="python_function")
+        predict = _named_columns(_load_pyfunc(model_dir, trusted=trusted), schema)
+        return LoadedModel(predict=predict, schema=schema, flavor="python_function")
     raise ModelLoadError(f"no loadable flavor among {sorted(flavors)}")
 
 
@@ -118,6 +119,25 @@ def _load_pyfunc(model_dir: Path, *, trusted: bool) -> Callable[[Any], Any]:
 
     os.environ["MLFLOW_ALLOW_PICKLE_DESERIALIZATION"] = "true"
     return mlflow.pyfunc.load_model(str(model_dir)).predict
+
+
+def _named_columns(predict: Callable[[Any], Any], schema: InputSchema | None) -> Callable[[Any], Any]:
+    """The schema check hands all-numeric inputs over as a bare matrix (the sklearn fast
+    path); a pyfunc model enforces its column signature by name, so it gets a
+    DataFrame with the signature's column names."""
+    if schema is None or not schema.columns:
+        return predict
+    names = schema.names
+    dtypes = {c.name: PANDAS_DTYPES[c.type] for c in schema.columns if c.type in PANDAS_DTYPES}
+
+    def call(data: Any) -> Any:
+        if isinstance(data, np.ndarray) and data.ndim == 2 and data.shape[1] == len(names):
+            import pandas as pd
+
+            data = pd.DataFrame(data, columns=names).astype(dtypes)
+        return predict(data)
+
+    return call
 
 
 def _inside(model_dir: Path, relative: str) -> Path:

@@ -10,7 +10,9 @@ it served before."""
 import asyncio
 from dataclasses import dataclass
 import functools
+import json
 import logging
+from pathlib import Path
 import random
 from typing import Any
 
@@ -19,7 +21,7 @@ import numpy as np
 from deployments.serving import schema as schema_mod
 from deployments.serving.batcher import MicroBatcher
 from deployments.serving.config import CANARY, SHADOW, ConfigSource, EndpointSpec, RevisionSpec
-from deployments.serving.loader import LoadedModel, load_model
+from deployments.serving.loader import LoadedModel, load_model, read_mlmodel
 from deployments.serving.oip import InferRequest, output_names
 from deployments.serving.protocol import jsonable
 
@@ -85,16 +87,58 @@ class EndpointRuntime:
         return self.champion, None
 
 
-def _warm_up(model: LoadedModel) -> None:
+_ZERO = {"double": 0.0, "float": 0.0, "long": 0, "integer": 0, "boolean": False, "string": ""}
+
+
+def warm_up_input(model_dir: str, schema: schema_mod.InputSchema | None) -> tuple[Any, str]:
+    """(what the warm-up call sends, how it was chosen): the version's saved input
+    example, else one row built from its signature; (None, why) when neither fits."""
+    example = _input_example(Path(model_dir))
+    if example is not None:
+        return example, "input example"
+    if schema is None:
+        return None, "warm-up skipped: the version has no signature and no input example"
+    if schema.tensor_dtype:
+        shape = [1 if s in (-1, None) else s for s in (schema.tensor_shape or (1,))]
+        return np.zeros(shape, dtype=schema.tensor_dtype).tolist(), "a zero tensor from the signature"
+    unknown = [c.name for c in schema.columns if c.required and c.type not in _ZERO]
+    if unknown:
+        return None, f"warm-up skipped: no sample value for the signature's columns {unknown}"
+    return {c.name: [_ZERO[c.type]] for c in schema.columns if c.type in _ZERO}, "a row built from the signature"
+
+
+def _input_example(model_dir: Path) -> Any:
+    try:
+        info = (read_mlmodel(model_dir).get("saved_input_example_info") or {}).get("artifact_path")
+        if not info or not (model_dir / info).is_file():
+            return None
+        data = json.loads((model_dir / info).read_text())
+    except Exception:  # an unreadable example only means another warm-up input
+        return None
+    if isinstance(data, dict) and "columns" in data and "data" in data:
+        return {str(c): [row[i] for row in data["data"]] for i, c in enumerate(data["columns"])}
+    if isinstance(data, dict) and all(isinstance(v, list) for v in data.values()):
+        return data
+    return None
+
+
+def _warm_up(model: LoadedModel, model_dir: str) -> str:
+    """One call before the revision takes traffic, so the first client does not pay
+    for lazy initialisation; returns how it went, for the revision's status reason."""
+    parsed, how = warm_up_input(model_dir, model.schema)
+    if parsed is None:
+        logger.info("revision in %s: %s", model_dir, how)
+        return how
     schema = model.schema
-    if schema is not None and schema.all_numeric:
-        model.predict(np.zeros((1, len(schema.columns))))
+    prepared = schema.prepare(parsed) if schema is not None else schema_mod.without_schema(parsed)
+    model.predict(prepared)
+    return f"warmed up with {how}"
 
 
-def _load(spec: RevisionSpec) -> LoadedModel:
+def _load(spec: RevisionSpec) -> tuple[LoadedModel, str]:
     model = load_model(spec.model_dir, trusted=spec.trusted)
-    _warm_up(model)
-    return model
+    note = _warm_up(model, spec.model_dir)
+    return model, note
 
 
 class ServingState:
@@ -136,13 +180,13 @@ class ServingState:
 
     async def _load(self, revision: RevisionSpec, endpoint: EndpointSpec) -> RevisionRuntime | None:
         try:
-            model = await asyncio.to_thread(_load, revision)
+            model, note = await asyncio.to_thread(_load, revision)
         except Exception as exc:
             logger.warning("revision %s failed to load: %s", revision.id, exc)
             self.failed[revision.id] = str(exc)
             await asyncio.to_thread(self.source.report, revision_id=revision.id, loaded=False, error=str(exc)[:2000])
             return None
-        await asyncio.to_thread(self.source.report, revision_id=revision.id, loaded=True)
+        await asyncio.to_thread(self.source.report, revision_id=revision.id, loaded=True, error=note)
         return RevisionRuntime(
             revision, model, max_batch_rows=endpoint.max_batch_rows, max_wait=endpoint.max_wait_ms / 1000
         )

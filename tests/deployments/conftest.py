@@ -42,6 +42,31 @@ def _save_exploding(path: Path) -> Path:
     return path
 
 
+class Threshold:
+    """A custom pyfunc model with a named column signature (the wrapped-model case):
+    MLflow enforces its signature by column name on every call, the warm-up too."""
+
+    def predict(self, context, model_input, params=None):
+        return [int(v > 3) for v in model_input["petal length (cm)"]]
+
+
+def save_pyfunc(path: Path, *, example: bool) -> Path:
+    from mlflow.models import infer_signature
+    import mlflow.pyfunc
+    from sklearn.datasets import load_iris
+
+    X, _ = load_iris(return_X_y=True, as_frame=True)
+    model = type("ThresholdModel", (mlflow.pyfunc.PythonModel,), {"predict": Threshold.predict})()
+    mlflow.pyfunc.save_model(
+        str(path),
+        python_model=model,
+        signature=infer_signature(X, [0] * len(X)),
+        input_example=X.head(2) if example else None,
+        pip_requirements=["scikit-learn"],
+    )
+    return path
+
+
 def _save(
     path: Path, *, trees: int = 10, seed: int = 0, broken: bool = False, fmt: str = "skops", depth: int | None = None
 ) -> Path:
@@ -75,6 +100,8 @@ def make_model_dirs() -> dict[str, Path]:
         "weak": _save(root / "weak", depth=1),
         "broken": _save_exploding(root / "broken"),
         "pickled": _save(root / "pickled", fmt="cloudpickle"),
+        "pyfunc": save_pyfunc(root / "pyfunc", example=True),
+        "pyfunc_signature_only": save_pyfunc(root / "pyfunc_signature_only", example=False),
     }
 
 

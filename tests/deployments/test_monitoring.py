@@ -74,3 +74,42 @@ def test_minute_aggregates_split_by_revision_and_count_errors():
 def test_live_kpis(metric, pairs, value):
     assert monitoring.live_kpi(pairs, metric) == pytest.approx(value)
     assert monitoring.live_kpi([], metric) is None
+
+
+def _pairs(hits: int, n: int) -> list[tuple[int, int]]:
+    return [(1, 1)] * hits + [(0, 1)] * (n - hits)
+
+
+def test_noise_is_not_a_better_model_but_a_real_gap_is():
+    # The promotion seen on noise: 0.97 vs 0.96 over 330 rows each.
+    noise = monitoring.kpi_compare(_pairs(320, 330), _pairs(317, 330), "accuracy")
+    assert not noise["better"] and not noise["worse"]
+    assert noise["test"] == "two-proportion z-test" and 0.2 < noise["p_better"] < 0.5
+    real = monitoring.kpi_compare(_pairs(190, 200), _pairs(160, 200), "accuracy")
+    assert real["better"] and real["p_better"] < 0.001 and not real["worse"]
+    worse = monitoring.kpi_compare(_pairs(120, 200), _pairs(180, 200), "accuracy")
+    assert worse["worse"] and worse["p_worse"] < 0.001 and not worse["better"]
+    assert "p=" in monitoring.describe_test(worse, "worse") and "95% confidence" in monitoring.describe_test(
+        worse, "worse"
+    )
+
+
+def test_confidence_and_margin_are_honoured_and_regression_uses_welch():
+    borderline = monitoring.kpi_compare(_pairs(180, 200), _pairs(168, 200), "accuracy")
+    assert 0.01 < borderline["p_better"] < 0.05
+    assert borderline["better"]
+    assert not monitoring.kpi_compare(_pairs(180, 200), _pairs(168, 200), "accuracy", confidence=0.99)["better"]
+    assert not monitoring.kpi_compare(_pairs(180, 200), _pairs(168, 200), "accuracy", margin=0.1)["better"]
+    rng = np.random.default_rng(3)
+    truth = rng.normal(0, 1, 300)
+    close = [(t + e, t) for t, e in zip(truth, rng.normal(0, 0.1, 300), strict=True)]
+    far = [(t + e, t) for t, e in zip(truth, rng.normal(0, 1.0, 300), strict=True)]
+    result = monitoring.kpi_compare(close, far, "rmse")
+    assert result["test"] == "Welch t-test" and result["better"] and result["challenger"] < result["champion"]
+
+
+def test_a_reference_needs_enough_rows():
+    tiny = monitoring.reference_capture({"x": [5.1, 4.9]})
+    assert monitoring.reference_rows(tiny) == 2 and not monitoring.reference_usable(tiny)
+    assert monitoring.reference_usable(monitoring.reference_capture({"x": list(range(150))}))
+    assert not monitoring.reference_usable({})

@@ -152,6 +152,30 @@ def test_a_failing_canary_falls_back_to_the_champion_and_is_logged(serve, model_
     assert by_role["champion"]["s"] == 200
 
 
+@pytest.mark.parametrize(
+    ("key", "how"), [("pyfunc", "input example"), ("pyfunc_signature_only", "a row built from the signature")]
+)
+def test_a_pyfunc_model_with_a_column_signature_warms_up_and_serves(serve, model_dirs, key, how):
+    spec = RevisionSpec(5, str(model_dirs[key]), trusted=True)
+    server, source, _ = serve(EndpointSpec(id=1, slug="iris", champion=spec, public=True))
+    assert (5, True, f"warmed up with {how}") in source.reports
+    response = requests.post(server.url("/serve/iris/invocations"), json=split_body([ROW, [6.7, 3.0, 5.2, 2.3]]))
+    assert response.status_code == 200 and response.json() == {"predictions": [0, 1]}
+
+
+def test_warm_up_is_skipped_with_a_reason_when_no_input_can_be_built():
+    from deployments.serving.runtime import warm_up_input
+    from deployments.serving.schema import InputSchema
+
+    signature = '[{"type": "datetime", "name": "when"}, {"type": "double", "name": "x"}]'
+    parsed, how = warm_up_input("/nonexistent", InputSchema.from_signature(signature))
+    assert parsed is None and "['when']" in how
+    assert warm_up_input("/nonexistent", None) == (
+        None,
+        "warm-up skipped: the version has no signature and no input example",
+    )
+
+
 def test_revision_swap_under_continuous_load_drops_no_request(serve, model_dirs):
     server, source, _ = serve(iris(model_dirs))
     url = server.url("/serve/iris/invocations")

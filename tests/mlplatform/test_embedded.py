@@ -47,6 +47,21 @@ def test_runplatform_serves_healthz_and_login_on_the_embedded_default(tmp_path):
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/accounts/login/", timeout=5) as response:
             assert response.status == 200 and b'name="password"' in response.read()
         assert (tmp_path / "db.sqlite3").exists()
+        # The serving plane started with the process (no /serve/ request was made):
+        # its heartbeat row appears on its own.
+        assert _wait_for_serving_heartbeat(tmp_path / "db.sqlite3"), "the serving plane did not start"
     finally:
         process.terminate()
         process.wait(15)
+
+
+def _wait_for_serving_heartbeat(database: Path, timeout: float = 20) -> bool:
+    import sqlite3
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with sqlite3.connect(database) as connection:
+            if connection.execute("SELECT count(*) FROM deployments_servingprocess").fetchone()[0]:
+                return True
+        time.sleep(0.3)
+    return False

@@ -33,7 +33,7 @@ class Command(BaseCommand):
             "mlplatform.asgi:application",
             host=host,
             port=port,
-            lifespan="off",
+            lifespan="on",  # starts the serving plane with the process (mlplatform.asgi)
             log_level="warning",
             ws_per_message_deflate=False,
             timeout_graceful_shutdown=5,
