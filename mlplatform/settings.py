@@ -58,6 +58,7 @@ INSTALLED_APPS = [
     "registry",
     "jobs",
     "deployments",
+    "data",
     "frontend",
 ]
 
@@ -278,6 +279,16 @@ CELERY_BEAT_SCHEDULE["deployments-policies"] = {
     "task": "deployments.endpoints_policy_check_task",
     "schedule": float(os.environ.get("MLP_DEPLOYMENT_POLICY_INTERVAL", "10")),
 }
+
+# Data streams (data): the archive root, the HTTP ingest body limit, and when an open
+# segment is sealed (records, bytes or seconds, whichever comes first).
+DATA_ARCHIVE_DIR = Path(os.environ.get("MLP_ARCHIVE_DIR", DATA_DIR / "archive"))
+INGEST_MAX_BODY_BYTES = int(os.environ.get("MLP_INGEST_MAX_BODY_BYTES", str(16 * 1024 * 1024)))
+INGEST_SEAL_RECORDS = int(os.environ.get("MLP_INGEST_SEAL_RECORDS", "100000"))
+INGEST_SEAL_BYTES = int(os.environ.get("MLP_INGEST_SEAL_BYTES", str(64 * 1024 * 1024)))
+INGEST_SEAL_SECONDS = float(os.environ.get("MLP_INGEST_SEAL_SECONDS", "300"))
+INGEST_DEDUP_WINDOW = int(os.environ.get("MLP_INGEST_DEDUP_WINDOW", "100000"))
+INGEST_POLL_INTERVAL = float(os.environ.get("MLP_INGEST_POLL_INTERVAL", "1.0"))
 
 LOGGING = {
     "version": 1,
