@@ -16,6 +16,7 @@ import re
 from django.db.models import Exists, F, FilteredRelation, OuterRef, Q, QuerySet
 
 from experiments.models import DatasetInput, LatestMetric, Param, RunTag
+from mlplatform import jsondepth
 from mlplatform.errors import ValidationFailed
 
 _TOKEN_RE = re.compile(
@@ -365,7 +366,7 @@ def decode_page_token(token: str | None) -> int:
 def decode_token_data(token: str) -> dict:
     """A page token's JSON object, refused unless it holds a valid offset."""
     try:
-        data = json.loads(base64.b64decode(token, validate=True))
+        data = jsondepth.loads(base64.b64decode(token, validate=True))
     except (binascii.Error, ValueError, UnicodeDecodeError) as exc:
         raise ValidationFailed(f"Invalid page token, could not base64-decode: {exc}")
     offset = data.get("offset") if isinstance(data, dict) else None

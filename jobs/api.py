@@ -1,17 +1,17 @@
 """REST API: /api/v1/jobs/ (submit, list, get, cancel, logs, rerun) and /api/v1/sweeps/."""
 
-import json
-
 from django.http import StreamingHttpResponse
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from jobs import selectors, services, spec
 from jobs.models import Sweep
+from mlplatform import jsondepth
 from mlplatform.api.pagination import Pagination
+from mlplatform.api.parsers import JSONParser
 from mlplatform.errors import ValidationFailed
 from mlplatform.roles import Role
 from projects.selectors import project_get
@@ -122,7 +122,9 @@ def decode_form_json(data) -> dict:
     for key in JSON_FIELDS:
         if isinstance(values.get(key), str) and values[key].strip():
             try:
-                values[key] = json.loads(values[key])
+                values[key] = jsondepth.loads(values[key])
+            except jsondepth.TooDeep as exc:
+                raise ValidationFailed(f"{key}: {exc}") from exc
             except ValueError as exc:
                 if key != "command":
                     raise ValidationFailed(f"{key}: not valid JSON.") from exc

@@ -7,8 +7,9 @@ access there; everything published with mlplatform.events reaches the browser as
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
-from mlplatform import events
+from mlplatform import events, jsondepth
 
+CLOSE_BAD_MESSAGE = 4400
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
 
@@ -42,6 +43,19 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
 
     async def on_joined(self, user) -> None:
         """Hook for consumers that greet a new connection (presence, a snapshot)."""
+
+    async def receive(self, text_data=None, bytes_data=None, **kwargs):
+        """A message that is not JSON, or nests too deep to parse safely, closes the
+        socket with 4400 instead of crashing the consumer."""
+        if text_data is None:
+            await self.close(code=CLOSE_BAD_MESSAGE)
+            return
+        try:
+            content = jsondepth.loads(text_data)
+        except ValueError:
+            await self.close(code=CLOSE_BAD_MESSAGE)
+            return
+        await self.receive_json(content, **kwargs)
 
     async def event_message(self, message):
         await self.send_json({"event": message["event"], "payload": message["payload"]})

@@ -4,6 +4,17 @@ No Django imports: the serving data plane uses these without settings."""
 
 import contextlib
 
+# What Django's SecurityMiddleware and XFrameOptionsMiddleware add to every response
+# of ours (settings: SECURE_CONTENT_TYPE_NOSNIFF, the default SECURE_REFERRER_POLICY and
+# SECURE_CROSS_ORIGIN_OPENER_POLICY, X_FRAME_OPTIONS): the lean planes answer without
+# that middleware, so `respond` adds them itself.
+SECURITY_HEADERS = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"same-origin"),
+    (b"cross-origin-opener-policy", b"same-origin"),
+    (b"x-frame-options", b"DENY"),
+]
+
 
 class BodyTooLarge(Exception):
     pass
@@ -42,13 +53,16 @@ async def read_body(scope: dict, receive, limit: int) -> bytes:
 
 
 async def respond(send, status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
-    """One complete response; a client that went away is not an error."""
+    """One complete response, with the platform's security headers; a client that
+    went away is not an error."""
+    given = {name for name, _ in headers}
+    extra = [pair for pair in SECURITY_HEADERS if pair[0] not in given]
     with contextlib.suppress(OSError):
         await send(
             {
                 "type": "http.response.start",
                 "status": status,
-                "headers": [*headers, (b"content-length", str(len(body)).encode())],
+                "headers": [*headers, *extra, (b"content-length", str(len(body)).encode())],
             }
         )
         await send({"type": "http.response.body", "body": body})

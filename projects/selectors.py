@@ -29,6 +29,14 @@ def token_scope(user: User) -> int | None:
     return token.project_id if token is not None else None
 
 
+def unscoped_check(*, user: User, action: str) -> None:
+    """PermissionDenied when `user` acts through a project-scoped token: such a token
+    works inside its project only, so it cannot make anything that lives outside one
+    (a project, an organisation-level board)."""
+    if token_scope(user) is not None:
+        raise PermissionDenied(f"A project-scoped token works inside its project only: it cannot {action}.")
+
+
 def project_list(*, user: User) -> QuerySet[Project]:
     """Projects the user may see, each annotated with `member_count` and `my_role`."""
     my_role = Membership.objects.filter(project=OuterRef("pk"), user=user).values("role")[:1]

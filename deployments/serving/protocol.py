@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from deployments.serving.errors import InvalidInput, UnsupportedMediaType
+from mlplatform import jsondepth
 
 DF_SPLIT = "dataframe_split"
 DF_RECORDS = "dataframe_records"
@@ -51,7 +52,9 @@ def _split_content_type(content_type: str) -> tuple[str, dict[str, str]]:
 
 def decode_json(body: bytes) -> Any:
     try:
-        return json.loads(body)
+        return jsondepth.loads(body, MAX_JSON_DEPTH)
+    except jsondepth.TooDeep as exc:
+        raise InvalidInput(f"Ensure that input is a valid JSON formatted string. Error: {exc}")
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise InvalidInput(f"Ensure that input is a valid JSON formatted string. Error: '{exc!r}'")
 

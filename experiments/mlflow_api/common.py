@@ -25,7 +25,7 @@ import orjson
 from rest_framework import exceptions as drf_exceptions
 from rest_framework.authentication import CSRFCheck
 
-from mlplatform import tokens
+from mlplatform import jsondepth, tokens
 from mlplatform.authentication import BearerTokenAuthentication, TokenOrPasswordBasicAuthentication
 from mlplatform.errors import (
     AlreadyExists,
@@ -197,7 +197,12 @@ def _parse_json(raw: bytes) -> Any:
     takes strict JSON only; Python's json also reads the NaN and Infinity tokens and the
     integers past 64 bits some clients send, so anything orjson refuses goes to it.
     A lone surrogate escape (\\ud800), which json reads but no database can store, is
-    refused as malformed."""
+    refused as malformed, and so is a body nested deeper than mlplatform.jsondepth allows
+    (json would recurse into a RecursionError)."""
+    try:
+        jsondepth.check(raw)
+    except jsondepth.TooDeep as exc:
+        raise MlflowError("MALFORMED_REQUEST", f"Malformed JSON body: {exc}", 400) from exc
     try:
         return orjson.loads(raw)
     except orjson.JSONDecodeError:

@@ -30,7 +30,6 @@ from mlplatform import lean_http
 logger = logging.getLogger(__name__)
 
 PREFIXES = ("/api/2.0/mlflow/", "/ajax-api/2.0/mlflow/", "/api/3.0/mlflow/")
-_SECURITY_HEADERS = [(b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"same-origin")]
 
 
 class LeanRequest:
@@ -116,7 +115,7 @@ class TrackingPlane:
 
     async def _send(self, send, response) -> None:
         headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in response.items()]
-        await lean_http.respond(send, response.status_code, response.content, headers + _SECURITY_HEADERS)
+        await lean_http.respond(send, response.status_code, response.content, headers)
 
 
 def _handle(lean, request: LeanRequest, kwargs: dict):

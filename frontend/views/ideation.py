@@ -2,8 +2,6 @@
 Board changes from the page go through the REST API (fetch) and come back to every
 participant over the board's websocket."""
 
-import csv
-
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -18,6 +16,7 @@ from ideation.api import board_detail_payload
 from ideation.models import ParticipantRole
 from ideation.selectors import FACILITATE, VIEW
 from ideation.text import render_markdown
+from mlplatform import csvsafe
 from mlplatform.errors import ApplicationError, NotFound
 from mlplatform.errors import PermissionDenied as NotAllowed
 from projects import selectors as project_selectors
@@ -146,7 +145,7 @@ def board_export(request, board_id: int):
     lanes, ideas = _rows(board)
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="board-{board.pk}-ideas.csv"'
-    writer = csv.writer(response)
+    writer = csvsafe.writer(response)
     header = ["id", "title", "kind", "lane", "status", "votes", "impact", "effort", "owner", "author", "tags"]
     writer.writerow([*header, "problem", "solution", "data_available", "benefit", "project"])
     for i in ideas:

@@ -15,6 +15,7 @@ import plotly.graph_objects as go
 from frontend.views.common import call_service, get_or_404
 from jobs import selectors, services, spec
 from jobs.models import Executor, JobStatus
+from mlplatform import jsondepth
 from mlplatform.errors import ApplicationError
 from mlplatform.errors import PermissionDenied as NotAllowed
 from mlplatform.roles import Role, role_at_least
@@ -43,7 +44,9 @@ def parse_pairs(text: str, what: str) -> dict[str, str]:
         return {}
     if text.startswith("{"):
         try:
-            value = json.loads(text)
+            value = jsondepth.loads(text)
+        except jsondepth.TooDeep as exc:
+            raise forms.ValidationError(f"{what}: {exc}") from exc
         except ValueError as exc:
             raise forms.ValidationError(f"{what}: not valid JSON.") from exc
         if not isinstance(value, dict):
@@ -102,7 +105,7 @@ class JobForm(forms.Form):
         command = (data.get("command") or "").strip()
         if command:
             try:
-                data["command"] = json.loads(command)
+                data["command"] = jsondepth.loads(command)
             except ValueError:
                 data["command"] = command  # the service refuses it with the shell-string message
         return data

@@ -17,7 +17,7 @@ from mlplatform.errors import InvalidState, NotFound, ValidationFailed
 from mlplatform.models import User
 from mlplatform.roles import Role
 from projects.models import Membership, Project
-from projects.selectors import project_check
+from projects.selectors import project_check, unscoped_check
 
 DEFAULT_LANES = ["Pain points", "Low-hanging fruit", "Shortlist", "Parked"]
 BOARD_FIELDS = ["title", "description", "vote_budget", "votes_hidden", "locked", "timer_ends_at"]
@@ -51,6 +51,8 @@ def board_create(
     a project board needs the stakeholder role there."""
     if project is not None:
         project_check(user=actor, project=project, min_role=Role.STAKEHOLDER)
+    else:
+        unscoped_check(user=actor, action="open organisation-level boards")
     title = (title or "").strip()[:160]
     if not title:
         raise ValidationFailed("A board needs a title.")

@@ -10,6 +10,7 @@ from mlplatform.errors import AlreadyExists, NotFound, ValidationFailed
 from mlplatform.models import User
 from mlplatform.roles import Role
 from projects.models import Membership, Project, slug_validator
+from projects.selectors import unscoped_check
 
 PROJECT_FIELDS = ["name", "slug", "description"]
 
@@ -26,6 +27,7 @@ def _validate_slug(slug: str) -> str:
 def project_create(
     *, owner: User, name: str, slug: str = "", description: str = "", is_personal: bool = False
 ) -> Project:
+    unscoped_check(user=owner, action="create projects")
     name = name.strip()
     if not name:
         raise ValidationFailed("A project needs a name.")
