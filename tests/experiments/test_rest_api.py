@@ -102,7 +102,7 @@ def test_csv_export_has_the_same_rows_and_columns_as_the_search(api, data):
     assert rows[0][-4:] == ["metrics.acc", "params.formula", "params.neg", "tags.note"]
     assert [r[1] for r in rows[1:]] == ["run-0", "run-1", "run-2", "run-3", "run-4"]
     run1 = rows[2]
-    assert run1[-4:] == ["0.2", "'=1+2", "-3", '\'=HYPERLINK("http://evil")']
+    assert run1[-4:] == ["0.2", "'=1+2", "'-3", '\'=HYPERLINK("http://evil")']
 
 
 def test_csv_export_bad_filter_is_400(api, data):
