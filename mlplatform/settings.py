@@ -263,6 +263,10 @@ MLP_JOB_ALLOW_NETWORK = env_bool("MLP_JOB_ALLOW_NETWORK")
 MLP_JOB_QUEUES = env_list("MLP_JOB_QUEUES", "jobs")
 MLP_JOB_BUNDLE_MAX_BYTES = int(os.environ.get("MLP_JOB_BUNDLE_MAX_BYTES", 20 * 1024 * 1024))
 MLP_JOB_PIDS_LIMIT = int(os.environ.get("MLP_JOB_PIDS_LIMIT", 256))
+# Local jobs run confined by bubblewrap (jobs/executors/sandbox.py) as this uid; "off"
+# (or no working bwrap) refuses non-admins' local jobs and runs admins' unconfined.
+MLP_JOB_SANDBOX = os.environ.get("MLP_JOB_SANDBOX", "auto")
+MLP_JOB_SANDBOX_UID = int(os.environ.get("MLP_JOB_SANDBOX_UID", 65532))
 MLP_JOB_HEARTBEAT_TIMEOUT = int(os.environ.get("MLP_JOB_HEARTBEAT_TIMEOUT", 60))
 MLP_JOB_REDISPATCH_AFTER = int(os.environ.get("MLP_JOB_REDISPATCH_AFTER", 60))
 # The URL jobs' MLflow clients reach the tracking API at (container jobs through a relay).
