@@ -178,7 +178,6 @@ def _etc_dir(uid: int) -> Iterator[Path]:
         path = Path(directory)
         (path / "passwd").write_text(f"root:x:0:0::/nonexistent:/usr/sbin/nologin\njob:x:{uid}:{uid}::/tmp:/bin/sh\n")
         (path / "group").write_text(f"root:x:0:\njob:x:{uid}:\n")
-        os.chmod(path, 0o755)
         for name in ("passwd", "group"):
             os.chmod(path / name, 0o644)
         yield path
@@ -263,8 +262,8 @@ class _Mounts:
     def special(self, *, tmp_bytes: int, gpus: int) -> None:
         self.add("--proc", None, Path("/proc"))
         self.add("--dev", None, Path("/dev"))
-        self.add("--tmpfs", None, Path("/dev/shm"), "--perms", "1777")
-        self.add("--tmpfs", None, Path("/tmp"), "--perms", "1777", "--size", str(tmp_bytes))  # noqa: S108
+        self.add("--tmpfs", None, Path("/dev/shm"), "--perms", "1777")  # noqa: S108 - the job's own
+        self.add("--tmpfs", None, Path("/tmp"), "--perms", "1777", "--size", str(tmp_bytes))  # noqa: S108 - the job's own
         if gpus:
             for device in (*GPU_DEVICES, *sorted(str(p) for p in Path("/dev").glob("nvidia[0-9]*"))):
                 self.args += ["--dev-bind-try", device, device]
