@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from jobs import events as job_events
 from jobs import secrets, spec
+from jobs.executors import sandbox
 from jobs.models import TERMINAL, TRANSITIONS, Executor, Job, JobEvent, JobImage, JobStatus, Reason, Sweep
 from mlplatform import services as core_services
 from mlplatform.audit import audit_record
@@ -107,6 +108,8 @@ def job_submit(
         raise ValidationFailed(f"Unknown executor '{executor}'; choose local or docker.")
     if network and not getattr(settings, "MLP_JOB_ALLOW_NETWORK", False):
         raise PermissionDenied("This platform's policy does not allow jobs to reach the network.")
+    if executor == Executor.LOCAL and (refused := sandbox.refusal(user)):
+        raise PermissionDenied(refused)
     if not 0 <= int(max_retries) <= 5:
         raise ValidationFailed("max_retries must be between 0 and 5.")
     job_image = _image_for(executor, image)
