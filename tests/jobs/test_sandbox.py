@@ -128,7 +128,7 @@ def platform_files(data_dir, settings, submit, tracking_server):
     return probes
 
 
-def probe_job(submit, probes, **kwargs):
+def probe_job(submit, probes, python="python", **kwargs):
     """A job whose code bundle holds the probe and its list (a bundle, so that the
     probes sit in the work dir rather than in the job's environment)."""
     import io
@@ -138,7 +138,7 @@ def probe_job(submit, probes, **kwargs):
     with zipfile.ZipFile(buffer, "w") as archive:
         archive.writestr("probe.py", PROBE)
         archive.writestr("probes.json", json.dumps(probes))
-    return submit("", bundle=buffer.getvalue(), bundle_name="probe.zip", command=["python", "probe.py"], **kwargs)
+    return submit("", bundle=buffer.getvalue(), bundle_name="probe.zip", command=[python, "probe.py"], **kwargs)
 
 
 def test_a_local_job_reaches_none_of_the_platform(submit, platform_files):
@@ -241,3 +241,22 @@ def test_sandbox_off_still_lets_an_admin_submit(job_project, data_dir, no_sandbo
     admin = UserFactory(is_platform_admin=True)
     job = services.job_submit(project=job_project, user=admin, script="print(1)", dispatch=False)
     assert job.status == JobStatus.QUEUED
+
+
+@pytest.mark.slow
+def test_a_container_job_reaches_none_of_the_platform_either(submit, platform_files):
+    """The docker executor mounts only the job's work dir and the tracking relay."""
+    from jobs.models import JobImage
+    from tests.jobs.engine import IMAGE, require_engine
+
+    require_engine()
+    JobImage.objects.get_or_create(name=IMAGE)
+    job = execute(probe_job(submit, platform_files, "python3", executor="docker"))
+    assert job.status == JobStatus.SUCCEEDED, lines_of(job)
+    results = results_of(job)
+    assert {name: results[name] for name, _, _ in platform_files} == {name: "blocked" for name, _, _ in platform_files}
+    assert foreign_environ(job) == set()
+    # The engine adds its own few (HOSTNAME, container, ...): none of the worker's.
+    own = set(json.loads(results["own environ names"])) - JOB_ENV_NAMES
+    assert own <= {"HOSTNAME", "container", "TERM", "HOME"}, own
+    assert results["uid"] == "1000"
