@@ -25,7 +25,6 @@ at the top of its log."""
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-import functools
 import os
 from pathlib import Path
 import shutil
@@ -103,17 +102,28 @@ def available() -> tuple[bool, str]:
     return _probe(bwrap, root, job_uid())
 
 
-@functools.lru_cache(maxsize=8)
+_working: set[tuple[str, bool, int]] = set()
+
+
 def _probe(bwrap: str, root: bool, uid: int) -> tuple[bool, str]:
-    """Builds a sandbox like a job's once per process and runs the interpreter in it:
-    a kernel or a container that refuses the namespaces shows here, not in a job."""
+    """Builds a sandbox like a job's and runs the interpreter in it: a kernel or a
+    container that refuses the namespaces shows here, not in a job. A success is
+    remembered for the process; a failure is tried again next time."""
+    if (bwrap, root, uid) in _working:
+        return True, ""
     with tempfile.TemporaryDirectory(prefix="mlp-sandbox-probe-") as scratch:
         workdir = Path(scratch) / "work"
         workdir.mkdir()
         ctx = ExecutionContext(
-            workdir=workdir, command=[sys.executable, "-c", "pass"], env={}, memory_mb=256, cpus=1, gpus=0,
-            timeout_seconds=30, network=False,
-        )  # fmt: skip
+            workdir=workdir,
+            command=[sys.executable, "-c", "pass"],
+            env={},
+            memory_mb=256,
+            cpus=1,
+            gpus=0,
+            timeout_seconds=30,
+            network=False,
+        )
         give_workdir(workdir)
         with _etc_dir(uid) as etc_dir:
             argv = command(ctx, Layout(workdir=workdir, etc_dir=etc_dir), bwrap=bwrap, root=root, uid=uid)
@@ -124,6 +134,7 @@ def _probe(bwrap: str, root: bool, uid: int) -> tuple[bool, str]:
     if result.returncode != 0:
         detail = (result.stderr or result.stdout).strip().splitlines()
         return False, f"bwrap cannot build a sandbox here ({detail[-1] if detail else f'exit {result.returncode}'})"
+    _working.add((bwrap, root, uid))
     return True, ""
 
 
