@@ -354,7 +354,12 @@ def job_rerun(*, job: Job, user: User, changes: dict[str, Any] | None = None) ->
         action="job.rerun",
         target=new,
         project_id=job.project_id,
-        after={"rerun_of": job.pk, "secret_env_kept": sorted(values), "secret_env_entered": sorted(entered)},
+        after={
+            "rerun_of": job.pk,
+            "secret_env_kept": sorted(values),
+            "secret_env_entered": sorted(entered),
+            "secret_env_not_kept": sorted(set(job.secret_env) - set(values) - set(entered)),
+        },
     )
     return new
 
