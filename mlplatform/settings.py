@@ -212,6 +212,15 @@ if not DEBUG and env_bool("MLP_HTTPS"):
 
 DATA_UPLOAD_MAX_MEMORY_SIZE = 20 * 1024 * 1024
 
+# Sign-in throttling (mlplatform/login_throttle.py): failures per account and per client
+# address within the window, then a lockout that doubles with each repeat up to the max.
+MLP_LOGIN_FAILURE_LIMIT = int(os.environ.get("MLP_LOGIN_FAILURE_LIMIT", 10))
+MLP_LOGIN_ADDRESS_FAILURE_LIMIT = int(os.environ.get("MLP_LOGIN_ADDRESS_FAILURE_LIMIT", 50))
+MLP_LOGIN_FAILURE_WINDOW = float(os.environ.get("MLP_LOGIN_FAILURE_WINDOW", 15 * 60))
+MLP_LOGIN_LOCKOUT_SECONDS = float(os.environ.get("MLP_LOGIN_LOCKOUT_SECONDS", 5 * 60))
+MLP_LOGIN_LOCKOUT_MAX_SECONDS = float(os.environ.get("MLP_LOGIN_LOCKOUT_MAX_SECONDS", 60 * 60))
+MLP_LOGIN_THROTTLE_KEY_PREFIX = "mlp:login:"
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "mlplatform.authentication.BearerTokenAuthentication",
