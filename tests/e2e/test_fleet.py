@@ -89,14 +89,14 @@ def log(key):
     urllib.request.urlopen(request, timeout=30).read()
 
 log("fleet.started")
-time.sleep(6)
+time.sleep(5)
 log("fleet.finished")
 print("done")
 """
 ROW = {"dataframe_split": {"columns": COLUMNS, "data": [[5.1, 3.5, 1.4, 0.2]]}}
-JOBS_BEFORE, JOBS_AFTER = 6, 2
+JOBS_BEFORE, JOBS_AFTER = 4, 2
 # Each load generator's acknowledgements before the kill, and the survivors' after it.
-ACKS = 15
+ACKS = 10
 # Reconciler windows, lowered so that a dead worker's jobs are recovered in seconds.
 RECONCILE_ENV = {
     "MLP_JOB_RECONCILE_INTERVAL": "1",
