@@ -39,6 +39,10 @@ PG_DUMP_FILE = "database.dump"
 SQLITE_FILE = "database.sqlite3"
 DATA = "data"
 ARCHIVE = "archive"
+# The archive's segment names (data/archive.py): appended to while open, then renamed.
+OPEN_SEGMENT, SEALED_SEGMENT = ".jsonl.open", ".jsonl"
+# Files that appear or are renamed while a backup copies are picked up by another pass.
+COPY_PASSES = 3
 # Top-level entries of MLP_DATA_DIR that are transient or rebuilt, never backed up.
 SKIP_TOP = {"static", "serving-spool", "test-output", "celerybeat-schedule", "secret_key.tmp"}
 SKIP_SUFFIXES = (".sqlite3", ".sqlite3-wal", ".sqlite3-shm", ".sqlite3-journal", ".pid")
@@ -55,6 +59,8 @@ Say = Callable[[str], None]
 def _skipped(rel: Path) -> bool:
     top = rel.parts[0]
     if top in SKIP_TOP or top.startswith("celerybeat-schedule") or rel.name.endswith(SKIP_SUFFIXES):
+        return True
+    if rel.name.startswith(".upload-"):  # an artifact half-written (renamed into place when whole)
         return True
     # Job work dirs are scratch space; the uploaded code bundles are kept (reruns).
     return top == "jobs" and len(rel.parts) > 1 and rel.parts[1] != "bundles"
@@ -199,6 +205,32 @@ def _dump_database(target: Path) -> dict:
     return {"vendor": "sqlite", "file": SQLITE_FILE, "sqlite": sqlite3.sqlite_version}
 
 
+def _copy_tree(source: Path, target: Path, listing: Callable[[], list[Path]]) -> dict[str, dict]:
+    """Copies what `listing` finds, then looks again for files that appeared meanwhile
+    (a segment sealed: renamed from its open name, which then vanishes from under us)."""
+    copied: dict[str, dict] = {}
+    for _ in range(COPY_PASSES):
+        new = [rel for rel in listing() if rel.as_posix() not in copied]
+        if not new:
+            break
+        for rel in new:
+            try:
+                copied[rel.as_posix()] = _copy(source / rel, target / rel)
+            except FileNotFoundError:
+                continue  # renamed or removed since the listing; the next pass sees its new name
+    return copied
+
+
+def _drop_open_segments_sealed_meanwhile(target: Path, archived: dict[str, dict]) -> None:
+    """An open segment copied, then sealed before a later pass copied the sealed one:
+    keep only the sealed file, which holds every record of the open one and more.
+    (Restored side by side, the stream's recovery would seal the older copy over it.)"""
+    for rel in [r for r in archived if r.endswith(OPEN_SEGMENT)]:
+        if rel[: -len(OPEN_SEGMENT)] + SEALED_SEGMENT in archived:
+            (target / rel).unlink()
+            del archived[rel]
+
+
 def backup(*, target: Path, say: Say = print) -> dict:
     target = target.resolve()
     if target.exists() and any(target.iterdir()):
@@ -208,13 +240,11 @@ def backup(*, target: Path, say: Say = print) -> dict:
     database = _dump_database(target)
     database |= {"migrations": _migrations(), **_checksum(target / database["file"])}
     say(f"Database ({database['vendor']}) saved to {database['file']} ({database['bytes']} bytes).")
-    files = {}
-    for rel in data_files(data_dir, exclude=(target,)):
-        files[rel.as_posix()] = _copy(data_dir / rel, target / DATA / rel)
+    files = _copy_tree(data_dir, target / DATA, lambda: data_files(data_dir, exclude=(target,)))
     say(f"{len(files)} files of {data_dir} copied ({sum(f['bytes'] for f in files.values())} bytes).")
-    archive, archived = archive_dir(), {}
-    for rel in archive_files(archive, exclude=(target,)):
-        archived[rel.as_posix()] = _copy(archive / rel, target / ARCHIVE / rel)
+    archive = archive_dir()
+    archived = _copy_tree(archive, target / ARCHIVE, lambda: archive_files(archive, exclude=(target,)))
+    _drop_open_segments_sealed_meanwhile(target / ARCHIVE, archived)
     say(f"{len(archived)} files of the archive {archive} copied ({sum(f['bytes'] for f in archived.values())} bytes).")
     manifest = {
         "format": FORMAT,

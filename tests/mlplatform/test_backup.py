@@ -244,3 +244,44 @@ def test_a_damaged_backup_is_refused_before_anything_is_touched(data_dir, tmp_pa
     finally:
         if fresh_db:
             drop_database(fresh_db)
+
+
+@pytest.mark.parametrize("seal", ["before", "after"])
+def test_a_segment_sealed_while_the_backup_copies_is_backed_up_sealed_and_whole(data_dir, tmp_path, monkeypatch, seal):
+    from mlplatform import backup
+
+    (key,) = populate(data_dir, tmp_path)["archived"]
+    store = archive.LocalArchiveStore(settings.DATA_ARCHIVE_DIR)
+    real_copy, sealed = backup._copy, []
+
+    def seal_now() -> None:
+        # The stream's own code seals its open segment, as its age limit would.
+        log = archive.StreamLog(store, key, limits=archive.Limits(seconds=0))
+        log.next_seq()
+        sealed.append(log.seal_if_due())
+        log.close()
+
+    def copy(source: Path, target: Path) -> dict:
+        """The real copy, with the open segment sealed just before or just after it."""
+        if not source.name.endswith(".jsonl.open") or sealed:
+            return real_copy(source, target)
+        if seal == "before":
+            seal_now()  # its open name is gone: the copy finds nothing there
+            return real_copy(source, target)
+        copied = real_copy(source, target)
+        seal_now()
+        return copied
+
+    # Given a backup during which the stream seals its open segment…
+    monkeypatch.setattr(backup, "_copy", copy)
+    manifest = backup.backup(target=tmp_path / "backup", say=lambda _: None)
+    assert sealed and sealed[0] is not None
+
+    # …then the backup holds the sealed segment, whole, and no stale open copy of it.
+    segments = sorted(p for p in manifest["archive_files"] if p.endswith((".jsonl", ".jsonl.open")))
+    assert len(segments) == 2 and not any(p.endswith(".open") for p in segments), segments
+    for rel in segments:
+        assert (tmp_path / "backup" / "archive" / rel).read_bytes() == store.local_path(rel).read_bytes()
+    backed_up = archive.LocalArchiveStore(tmp_path / "backup" / "archive")
+    assert [r["r"] for rel in segments for r in archive.read_records(backed_up, rel)] == RECORDS
+    assert backup.verify(tmp_path / "backup", backup.read_manifest(tmp_path / "backup"))
