@@ -130,6 +130,7 @@ class JobOutcome:
     started: int  # times its code started (a point in one of its runs)
     finished: int  # times its code ran to the end
     reasons: list[str]
+    open_runs: int  # runs still RUNNING once the job ended
 
 
 @dataclass
@@ -226,7 +227,7 @@ def scoring_load(name: str, url: str, token: str) -> Load:
 
 
 def job_outcomes(ids: list[int]) -> dict[int, JobOutcome]:
-    from experiments.models import Metric, RunTag
+    from experiments.models import Metric, Run, RunStatus, RunTag
     from jobs.models import Job
 
     outcomes = {}
@@ -241,6 +242,7 @@ def job_outcomes(ids: list[int]) -> dict[int, JobOutcome]:
             started=points.filter(key="fleet.started").count(),
             finished=points.filter(key="fleet.finished").count(),
             reasons=[e.reason for e in job.events.all()],
+            open_runs=Run.objects.filter(pk__in=runs, status=RunStatus.RUNNING).count(),
         )
     return outcomes
 
@@ -410,6 +412,7 @@ def test_every_job_ends_and_none_runs_twice(fleet_run):
         assert job.runs <= job.attempt, (pk, job)
         assert job.finished == 1, (pk, job)
         assert job.started <= job.attempt, (pk, job)
+        assert job.open_runs == 0, f"job {pk} ended but left a run running: {job}"
         if pk in fleet_run.on_killed_worker:
             assert job.attempt == 2 and "retry" in job.reasons, (pk, job)
         else:
