@@ -248,6 +248,9 @@ def job_outcomes(ids: list[int]) -> dict[int, JobOutcome]:
 
 
 class Scenario:
+    """The fleet's life: start it, drive traffic of each kind, kill one process of each
+    kind mid-way, keep driving the survivors, then gather what the database holds."""
+
     def __init__(self, tmp: Path, fleet: Fleet, ports: dict[str, int]) -> None:
         self.tmp, self.fleet, self.ports = tmp, fleet, ports
         self.seeded: dict = {}
