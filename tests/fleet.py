@@ -96,16 +96,18 @@ class Fleet:
             parts.append(f"--- {path.name} ---\n{text[-3000:]}")
         return "\n".join(parts)
 
-    def close(self) -> None:
+    def close(self, grace: float = 15) -> None:
+        """SIGTERM to every process group; SIGKILL to what is left after one shared `grace`."""
         for proc in self.procs.values():
             if proc.poll() is None:
                 try:
                     os.killpg(proc.pid, signal.SIGTERM)
                 except ProcessLookupError:
                     continue
+        deadline = time.monotonic() + grace
         for proc in self.procs.values():
             try:
-                proc.wait(15)
+                proc.wait(max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait(5)
