@@ -252,7 +252,8 @@ def _infrastructure_failure(job: Job, message: str) -> Outcome:
 
 def _finish(job: Job, outcome: Outcome, run: Any) -> None:
     job.refresh_from_db()
-    if outcome.status == JobStatus.QUEUED:
+    if outcome.status == JobStatus.QUEUED:  # retried: this attempt's run ends, the next has its own
+        tracking.run_finish(run=run, status=JobStatus.FAILED)
         return
     if job.status in (JobStatus.STARTING, JobStatus.RUNNING):
         job_services.job_transition(
