@@ -103,6 +103,11 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         await self.receive_json(content, **kwargs)
 
     async def event_message(self, message):
+        # An event queued for this socket before it left that group (its access changed
+        # meanwhile) is not for it any more.
+        group = message.get("group")
+        if group is not None and group not in self.joined:
+            return
         await self.send_json({"event": message["event"], "payload": message["payload"]})
 
 

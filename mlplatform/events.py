@@ -33,7 +33,8 @@ def send_now(group: str, message: dict[str, Any]) -> None:
     if layer is None:
         return
     try:
-        async_to_sync(layer.group_send)(group, message)
+        # The group rides along so a socket that left it since can drop what was queued.
+        async_to_sync(layer.group_send)(group, {**message, "group": group})
     except Exception:  # a dead channel layer must not fail the change that committed
         logger.exception("publishing %s to %s failed", message.get("event"), group)
 
