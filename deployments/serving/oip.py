@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from deployments.serving import fastjson
 from deployments.serving.errors import InvalidInput
 from deployments.serving.protocol import decode_json
 from deployments.serving.schema import InputSchema
@@ -327,10 +328,10 @@ def infer_response(
         else:
             tensor["data"] = flat if datatype != "BYTES" else [v if isinstance(v, str) else str(v) for v in flat]
         tensors.append(tensor)
-    header = json.dumps(
+    header = fastjson.dumps(
         {"model_name": model_name, "model_version": model_version, "id": request_id, "outputs": tensors},
         default=_json_default,
-    ).encode()
+    )
     if not chunks:
         return header, [(b"content-type", b"application/json")]
     return header + b"".join(chunks), [

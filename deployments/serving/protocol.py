@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from deployments.serving import fastjson
 from deployments.serving.errors import InvalidInput, UnsupportedMediaType
 from mlplatform import jsondepth
 
@@ -52,7 +53,8 @@ def _split_content_type(content_type: str) -> tuple[str, dict[str, str]]:
 
 def decode_json(body: bytes) -> Any:
     try:
-        return jsondepth.loads(body, MAX_JSON_DEPTH)
+        jsondepth.check(body, MAX_JSON_DEPTH)
+        return fastjson.loads(body)
     except jsondepth.TooDeep as exc:
         raise InvalidInput(f"Ensure that input is a valid JSON formatted string. Error: {exc}")
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:
@@ -151,7 +153,7 @@ def jsonable(predictions: Any) -> Any:
 
 
 def predictions_body(predictions: Any) -> bytes:
-    return json.dumps({"predictions": predictions}, default=_json_default).encode()
+    return fastjson.dumps({"predictions": predictions}, default=_json_default)
 
 
 def _json_default(value: Any) -> Any:
