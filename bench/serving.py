@@ -404,7 +404,8 @@ def bench_peer(peer: Peer, python: Path | None, work: Path, args, results, notes
     started = time.monotonic()
     label = peer.label
     try:
-        with server(command, log=log, env=env, cwd=peer.cwd) as process:
+        # Their own working directory: some write files there (mlflow: .metrics/).
+        with server(command, log=log, env=env, cwd=peer.cwd or work) as process:
             wait_ready(f"http://127.0.0.1{peer.ready_path}", process)
             notes["startup"][f"{label} ({peer.model})"] = time.monotonic() - started
             url = f"http://127.0.0.1{peer.url_path}"
