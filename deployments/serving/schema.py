@@ -28,13 +28,14 @@ PANDAS_DTYPES = {
     "binary": "object",
     "datetime": "datetime64[ns]",
 }
-_ACCEPTS: dict[str, tuple[type, ...]] = {
-    "double": (int, float),
-    "float": (int, float),
-    "long": (int,),
-    "integer": (int,),
-    "boolean": (bool,),
-    "string": (str,),
+# Exact types (a bool is not a long), as sets: a column is checked with one set(map(type)).
+_ACCEPTS: dict[str, frozenset[type]] = {
+    "double": frozenset({int, float}),
+    "float": frozenset({int, float}),
+    "long": frozenset({int}),
+    "integer": frozenset({int}),
+    "boolean": frozenset({bool}),
+    "string": frozenset({str}),
 }
 _JSON_TYPE_NAMES = {int: "long", float: "double", str: "string", bool: "boolean", list: "array", dict: "object"}
 
@@ -122,7 +123,7 @@ class InputSchema:
 
     def _check_type(self, column: Column, values: list) -> None:
         accepts = _ACCEPTS.get(column.type)
-        if accepts is None:
+        if accepts is None or set(map(type, values)) <= accepts:
             return
         for value in values:
             kind = type(value)
