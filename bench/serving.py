@@ -152,15 +152,22 @@ def to_ms(value: str) -> float:
 
 
 def session_cpu_seconds(sid: int) -> float:
-    """utime + stime of every live process in the server's session (its workers too)."""
-    total = 0
+    """utime + stime of every live process in the server's session or below it (its
+    workers too: BentoML starts its own in new sessions)."""
+    processes: dict[int, tuple[int, int, int]] = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             fields = stat.read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        if int(fields[3]) == sid:  # fields after the name: state, ppid, pgrp, session, ...
-            total += int(fields[11]) + int(fields[12])
+        # fields after the name: state, ppid, pgrp, session, ..., utime (11), stime (12)
+        processes[int(stat.parent.name)] = (int(fields[1]), int(fields[3]), int(fields[11]) + int(fields[12]))
+    total = 0
+    for ppid, session, ticks in processes.values():
+        while session != sid and ppid > 1 and ppid != sid:
+            ppid, session, _ = processes.get(ppid, (0, 0, 0))
+        if session == sid or ppid == sid:
+            total += ticks
     return total / CLOCK_TICKS
 
 
@@ -430,7 +437,9 @@ def report(results: dict, notes: dict, models: list[str]) -> None:
         print(f"{'setting':16}{'server':24}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'CPU s/1k':>10}{'errors':>8}")
         for rows, connections in SETTINGS:
             setting = f"{rows} row{'s' if rows > 1 else ''}, {connections} c"
-            cells = {label: runs for (m, label, r, c), runs in results.items() if (m, r, c) == (model, rows, connections)}
+            cells = {
+                label: runs for (m, label, r, c), runs in results.items() if (m, r, c) == (model, rows, connections)
+            }
             floor = results.get(("floor", FLOOR, rows, connections))
             if floor:
                 cells[FLOOR] = floor

@@ -34,7 +34,7 @@ PACKAGES = {
         "scikit-learn==1.9.1",
         "lightgbm==4.7.0",
     ],
-    "bentoml": ["bentoml==1.4.40", "scikit-learn==1.9.1", "lightgbm==4.7.0", "mlflow-skinny==3.17.2"],
+    "bentoml": ["bentoml==1.4.40", "scikit-learn==1.9.1", "lightgbm==4.7.0", "mlflow-skinny==3.17.2", "pandas==3.1.1"],
     "kserve": ["kserve==0.21.0", "scikit-learn==1.9.1", "lightgbm==4.7.0", "mlflow-skinny==3.17.2"],
 }
 
@@ -76,7 +76,7 @@ class Peer:
     env: dict[str, str] = field(default_factory=dict)
 
 
-BENTO_SERVICE = '''
+BENTO_SERVICE = """
 import os
 
 import bentoml
@@ -118,9 +118,9 @@ class Model:
         @bentoml.api
         def predict(self, input: np.ndarray) -> np.ndarray:
             return np.asarray(self.fn(input))
-'''
+"""
 
-KSERVE_SERVER = '''
+KSERVE_SERVER = """
 import os
 
 import kserve
@@ -159,7 +159,7 @@ class Model(kserve.Model):
 
 if __name__ == "__main__":
     kserve.ModelServer().start([Model("m")])
-'''
+"""
 
 
 def mlserver_repo(work: Path, model: str, files: dict[str, Path], *, batching: bool, port: int) -> Path:
