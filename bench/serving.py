@@ -2,7 +2,7 @@
 same machine, one server at a time, loaded by wrk (`-t2`) on loopback.
 
     .venv/bin/python bench/serving.py [--duration 5] [--runs 1] [--models forest,pyfunc,lightgbm]
-                                      [--peers mlflow,mlserver,bentoml,kserve] [--profile]
+                                      [--peers mlflow,mlserver,bentoml,kserve] [--workers 1] [--profile]
 
 Models, each served by every peer with its own runtime (bench/serving_peers.py):
 - `forest`: scikit-learn RandomForestClassifier (50 trees) on iris; ours on its fast path;
@@ -320,7 +320,7 @@ def bench_ours(work, files, args, port, results, notes) -> None:
     data_dir = work / "data"
     tokens = setup_ours(data_dir, work)
     base = f"http://127.0.0.1:{port}/serve"
-    command = [PYTHON, "manage.py", "serve", "--port", str(port)]
+    command = [PYTHON, "manage.py", "serve", "--port", str(port), "--workers", str(args.workers)]
     started = time.monotonic()
     with server(command, log=work / "ours.log", env=ours_env(data_dir), cwd=ROOT) as process:
         for slug in MODELS:
@@ -429,8 +429,9 @@ def median(runs: list[dict], key: str) -> float:
     return statistics.median(r[key] for r in runs)
 
 
-def report(results: dict, notes: dict, models: list[str]) -> None:
-    print("\nMedians over runs; CPU s/1k = CPU seconds of the server's processes per 1,000 requests.")
+def report(results: dict, notes: dict, models: list[str], workers: int) -> None:
+    print(f"\nours = manage.py serve --workers {workers}. Medians over runs; CPU s/1k = CPU seconds of the")
+    print("server's processes per 1,000 requests.")
     print("The machine has 2 cores shared with other work: compare ratios, not absolute numbers.")
     for model in models:
         print(f"\n== {model} ==")
@@ -492,6 +493,7 @@ def main() -> None:
     parser.add_argument("--peers", default="mlflow,mlserver,bentoml,kserve", help="'' for ours and the floor only")
     parser.add_argument("--port-base", type=int, default=18600)
     parser.add_argument("--profile", action="store_true", help="py-spy record our process (raw stacks)")
+    parser.add_argument("--workers", type=int, default=1, help="our serving processes (manage.py serve --workers)")
     args = parser.parse_args()
     args.models = [m for m in args.models.split(",") if m]
     wanted_peers = {p for p in args.peers.split(",") if p}
@@ -521,7 +523,7 @@ def main() -> None:
                     notes["failed"][f"{peer.label} ({peer.model})"] = why
                     continue
                 bench_peer(peer, python, work, args, results, notes)
-        report(results, notes, args.models)
+        report(results, notes, args.models, args.workers)
         report_notes(notes)
     finally:
         shutil.rmtree(work, ignore_errors=True)
