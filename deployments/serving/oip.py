@@ -123,7 +123,8 @@ class InferRequest:
         if len(tensor.shape) <= 1 or tensor.name in names:
             return {tensor.name: tensor.column()}
         if len(tensor.shape) == 2:
-            return tensor.nested()
+            matrix = schema.matrix(tensor.values, tensor.shape) if schema is not None else None
+            return matrix if matrix is not None else tensor.nested()
         raise InvalidInput(f"Input {tensor.name!r} has shape {tensor.shape}; this model takes rows of columns.")
 
 

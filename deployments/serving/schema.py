@@ -84,8 +84,22 @@ class InputSchema:
             "[" + ", ".join(f"'{c.name}': {c.type}" + ("" if c.required else " (optional)") for c in self.columns) + "]"
         )
 
-    def prepare(self, parsed: Parsed) -> np.ndarray | pd.DataFrame:
+    def matrix(self, flat: list, shape: list[int]) -> np.ndarray | None:
+        """Row-major values of an [n, k] tensor (the Open Inference Protocol's usual
+        request) straight into the model's matrix, when there is one column per value in
+        a row, all numeric, and every value's type is one every column accepts; None
+        otherwise, and the general check (rows, then columns) names the problem."""
+        if not self.all_numeric or shape[1:] != [len(self.columns)]:
+            return None
+        kinds = set(map(type, flat))
+        if not all(kinds <= _ACCEPTS[c.type] for c in self.columns):
+            return None
+        return np.asarray(flat, dtype=np.float64).reshape(shape[0], len(self.columns))
+
+    def prepare(self, parsed: Parsed | np.ndarray) -> np.ndarray | pd.DataFrame:
         """What the model is called with, or SchemaMismatch naming the problem."""
+        if isinstance(parsed, np.ndarray) and not self.tensor_dtype:
+            return parsed  # already checked (`matrix`)
         if self.tensor_dtype:
             return self._tensor(parsed)
         columns = self._columnar(parsed)

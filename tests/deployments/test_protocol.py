@@ -146,3 +146,18 @@ def test_fast_json_writes_numpy_values():
     assert fastjson.dumps({"p": np.array([1, 2]), "s": np.float32(0.5), "i": np.int64(3)}) == (
         b'{"p":[1,2],"s":0.5,"i":3}'
     )
+
+
+def test_an_oip_matrix_goes_straight_in_only_when_every_value_fits_every_column():
+    def schema(*types):
+        return InputSchema.from_signature(json.dumps([{"name": f"c{i}", "type": t} for i, t in enumerate(types)]))
+
+    doubles, longs = schema("double", "double"), schema("long", "double")
+    assert doubles.matrix([1, 2.5, 3.0, 4], [2, 2]).tolist() == [[1.0, 2.5], [3.0, 4.0]]
+    assert doubles.prepare(doubles.matrix([1, 2.5], [1, 2])).tolist() == [[1.0, 2.5]]
+    # A bool, a float for a long column, or the wrong width: the general check decides (and names the problem)
+    assert doubles.matrix([True, 2.5], [1, 2]) is None
+    assert longs.matrix([1.5, 2.5], [1, 2]) is None and longs.matrix([1, 2], [1, 2]) is not None
+    assert doubles.matrix([1.0, 2.0, 3.0], [1, 3]) is None
+    with pytest.raises(SchemaMismatch, match="Can not safely convert double to long"):
+        longs.prepare([[1.5, 2.5]])
