@@ -289,6 +289,9 @@ SERVING_SPOOL_DIR = Path(os.environ.get("MLP_SERVING_SPOOL_DIR", DATA_DIR / "ser
 SERVING_POLL_INTERVAL = float(os.environ.get("MLP_SERVING_POLL_INTERVAL", "0.5"))
 SERVING_MAX_BATCH_ROWS = int(os.environ.get("MLP_SERVING_MAX_BATCH_ROWS", "1024"))
 SERVING_MAX_WAIT_MS = float(os.environ.get("MLP_SERVING_MAX_WAIT_MS", "0"))
+# "0" turns every endpoint's fast path off (deployments.serving.loader): all models
+# then load through their flavor's own predict or mlflow.pyfunc.
+SERVING_FAST_PATH = os.environ.get("MLP_SERVING_FAST_PATH", "1") != "0"
 SERVING_DRAIN_AT_EXIT = True
 # `make run` (embedded): a periodic burst of demo traffic to the demo endpoint.
 DEMO_TRAFFIC_URL = os.environ.get("MLP_DEMO_TRAFFIC_URL", "http://127.0.0.1:8000" if EMBEDDED else "")
