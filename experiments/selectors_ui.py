@@ -6,13 +6,12 @@ Permission checks go through experiments.selectors (another project's experiment
 run is NotFound); filters and ordering are the MLflow search language of
 experiments.search, so the search box, the REST API and the MLflow client agree."""
 
-from collections import defaultdict
 from dataclasses import dataclass, field
 import math
 
 from django.db.models import Count, Max, Prefetch, Q, QuerySet
 
-from experiments import search
+from experiments import search, series
 from experiments.models import (
     DatasetInput,
     Experiment,
@@ -249,21 +248,13 @@ class RunDetail:
     datasets: list[DatasetInput]
     children: list[Run]
     histories: dict[str, list[tuple[int, int, float]]] = field(default_factory=dict)
+    # Points of each metric before downsampling: a chart knows it may fetch more on zoom.
+    history_counts: dict[str, int] = field(default_factory=dict)
 
 
-MAX_POINTS_PER_SERIES = 2000
-
-
-def downsample(points: list, limit: int = MAX_POINTS_PER_SERIES) -> list:
-    """Evenly spaced points, always keeping the first and last: a chart of 100,000 steps
-    draws as fast as one of 2,000 and keeps its shape."""
-    if len(points) <= limit:
-        return points
-    stride = (len(points) - 1) / (limit - 1)
-    return [points[round(i * stride)] for i in range(limit)]
-
-
-def run_detail(*, user: User, run_id: str) -> RunDetail:
+def run_detail(*, user: User, run_id: str, histories: bool = True) -> RunDetail:
+    """The run with everything logged to it; `histories` adds every metric's chart
+    series (downsampled, see experiments.series)."""
     run = Run.objects.select_related("experiment__project", "parent_run", "user").filter(pk=str(run_id)[:32]).first()
     if run is None or len(str(run_id)) > 32:
         raise NotFound(f"Run with id={run_id} not found")
@@ -271,6 +262,7 @@ def run_detail(*, user: User, run_id: str) -> RunDetail:
         check_role(user=user, project=run.experiment.project, min_role=Role.VIEWER)
     except NotFound:
         raise NotFound(f"Run with id={run_id} not found")
+    found = series.metric_series(run_ids=[run.pk]).get(run.pk, {}) if histories else {}
     return RunDetail(
         run=run,
         params=list(Param.objects.filter(run=run).order_by("key")),
@@ -278,23 +270,20 @@ def run_detail(*, user: User, run_id: str) -> RunDetail:
         metrics=list(LatestMetric.objects.filter(run=run).order_by("key")),
         datasets=list(DatasetInput.objects.filter(run=run).select_related("dataset").order_by("pk")),
         children=list(Run.objects.filter(parent_run=run).order_by("-start_time")[:200]),
-        histories=metric_histories(run_ids=[run.pk]).get(run.pk, {}),
+        histories={k: s.points for k, s in found.items()},
+        history_counts={k: s.count for k, s in found.items()},
     )
 
 
-def metric_histories(*, run_ids: list[str], keys: list[str] | None = None) -> dict[str, dict[str, list]]:
-    """{run_id: {key: [(step, timestamp, value), ...]}} in step order, downsampled; one
-    query for any number of runs. NaN points are kept as NaN. Callers checked access."""
-    qs = Metric.objects.filter(run_id__in=run_ids)
-    if keys is not None:
-        qs = qs.filter(key__in=keys)
-    rows = qs.order_by("run_id", "key", "step", "timestamp").values_list(
-        "run_id", "key", "step", "timestamp", "value", "is_nan"
-    )
-    out: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
-    for run_id, key, step, ts, value, is_nan in rows.iterator(chunk_size=5000):
-        out[run_id][key].append((step, ts, math.nan if is_nan else value))
-    return {r: {k: downsample(v) for k, v in series.items()} for r, series in out.items()}
+def metric_histories(
+    *, run_ids: list[str], keys: list[str] | None = None, max_points: int = series.MAX_POINTS
+) -> dict[str, dict[str, list]]:
+    """{run_id: {key: [(step, timestamp, value), ...]}} in step order, each at most
+    `max_points` long, downsampled in the database keeping every bucket's first, last,
+    lowest and highest point (experiments.series). NaN points are kept as NaN in series
+    short enough to come whole. Callers checked access."""
+    found = series.metric_series(run_ids=run_ids, keys=keys, max_points=max_points)
+    return {r: {k: s.points for k, s in by_key.items()} for r, by_key in found.items()}
 
 
 def metric_keys_by_points(*, run_ids: list[str]) -> list[str]:

@@ -10,7 +10,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.shortcuts import render
 
-from experiments import selectors, selectors_ui
+from experiments import selectors, selectors_ui, series
 from experiments.artifacts_ui import artifact_download, artifact_list, artifact_preview
 from experiments.export import runs_csv_response
 from experiments.models import Run
@@ -206,7 +206,10 @@ def run_detail(request, run_id: str):
     run = detail.run
     # A single point is no curve: those metrics live in the latest-values table.
     keys = sorted(k for k, points in detail.histories.items() if len(points) > 1)[:MAX_CHARTS]
-    chart_data = {f"chart-{i}-data": charts.metric_chart(k, detail.histories[k]) for i, k in enumerate(keys)}
+    chart_data = {
+        f"chart-{i}-data": charts.metric_chart(k, detail.histories[k], run.pk, detail.history_counts[k])
+        for i, k in enumerate(keys)
+    }
     path = request.GET.get("path", "")
     browser = _artifact_browser(run, path, request.GET.get("file", ""))
     system_tags = [t for t in detail.tags if t.key.startswith("mlflow.")]
@@ -280,11 +283,12 @@ def _compare_context(request, comparison) -> dict:
         metric = by_points[0] if by_points else ""
     x = request.GET.get("x") if request.GET.get("x") in all_cols else (param_cols or all_cols or [""])[0]
     y = request.GET.get("y") if request.GET.get("y") in all_cols else (metric_cols or all_cols or [""])[-1]
-    histories = selectors_ui.metric_histories(run_ids=[r.pk for r in runs], keys=[metric]) if metric else {}
+    per_trace = series.overlay_points(len(runs))
+    found = series.metric_series(run_ids=[r.pk for r in runs], keys=[metric], max_points=per_trace) if metric else {}
     color_by = f"metrics.{metric}" if metric else None
     figures = {
         "parallel": charts.parallel_coordinates(runs, all_cols[:30], color_by),
-        "overlay": charts.overlay_chart(metric, runs, histories) if metric else None,
+        "overlay": charts.overlay_chart(metric, runs, found, per_trace) if metric else None,
         "scatter": charts.scatter_chart(runs, x, y) if x and y else None,
     }
     experiments = {r.experiment_id: r.experiment for r in runs}

@@ -18,6 +18,41 @@
       "xaxis.type": axis === "time" ? "date" : "linear" });
   }
 
+  function isoTime(ms) { return new Date(ms).toISOString().replace("T", " ").slice(0, 23); }
+
+  // A downsampled chart asks the server again for the window it is zoomed to (at full
+  // resolution up to the same cap) and for everything when zoomed back out. Windows
+  // are steps, so a chart shown against time keeps what it has.
+  function resampleOnZoom(el, data) {
+    var zoom = data.zoom, latest = 0;
+    el.on("plotly_relayout", function (event) {
+      var range = event["xaxis.range"] || [event["xaxis.range[0]"], event["xaxis.range[1]"]];
+      var reset = event["xaxis.autorange"] === true;
+      if ((range[0] === undefined && !reset) || (data.times && axis === "time")) return;
+      var query = new URLSearchParams({ key: zoom.key, max_points: zoom.max_points });
+      zoom.runs.forEach(function (r) { query.append("run_ids", r); });
+      if (!reset) {
+        query.set("min_step", Math.floor(range[0]));
+        query.set("max_step", Math.ceil(range[1]));
+      }
+      var ticket = ++latest;
+      fetch("/api/v1/runs/metrics/series/?" + query, { credentials: "same-origin", headers: { Accept: "application/json" } })
+        .then(function (r) { return r.ok ? r.json() : Promise.reject(r.status); })
+        .then(function (found) {
+          if (ticket !== latest) return;  // a later zoom is on its way
+          var traces = found.map(function (s, i) { return i; });
+          window.Plotly.restyle(el, { x: found.map(function (s) { return s.steps; }),
+            y: found.map(function (s) { return s.values; }) }, traces);
+          if (data.times) {
+            data.steps = found[0].steps;
+            data.times = found[0].timestamps.map(isoTime);
+          }
+          el.setAttribute("data-window", reset ? "all" : query.get("min_step") + ":" + query.get("max_step"));
+        })
+        .catch(function () {});
+    });
+  }
+
   // Draws the figures under `root` and wires its step/time switch; run again on the
   // parts a live refresh replaced.
   function drawCharts(root) {
@@ -27,6 +62,7 @@
       if (!data || !window.Plotly) return;
       var figure = data.figure || data;
       window.Plotly.newPlot(el, figure.data, figure.layout, config);
+      if (data.zoom && data.zoom.sampled) resampleOnZoom(el, data);
       if (data.times) {
         var chart = { el: el, data: data };
         metricCharts.push(chart);
