@@ -214,6 +214,33 @@ class RunSearchApi(APIView):
         )
 
 
+class ColumnOut(serializers.Serializer):
+    name = serializers.CharField(help_text="metrics.<key> or params.<key>, as the columns parameter takes it.")
+    kind = serializers.CharField()
+    key = serializers.CharField()
+
+
+class ExperimentColumnsApi(APIView):
+    @extend_schema(
+        responses=ColumnOut(many=True),
+        parameters=[
+            OpenApiParameter("q", str, description="Text the key contains (any case); empty lists the first keys."),
+            OpenApiParameter("limit", int, description="At most this many of each kind, 1 to 200 (default 50)."),
+        ],
+        operation_id="experiments_columns_search",
+        description="The experiment's metric and param keys that contain q, in key order: the runs "
+        "table's column chooser searches them as you type.",
+    )
+    def get(self, request, experiment_id: int):
+        columns = selectors_ui.experiment_column_search(
+            user=request.user,
+            experiment_id=experiment_id,
+            contains=request.query_params.get("q", "").strip(),
+            limit=_int_param(request, "limit", 50),
+        )
+        return Response(ColumnOut(columns, many=True).data)
+
+
 class RunExportApi(APIView):
     @extend_schema(
         responses={(200, "text/csv"): OpenApiTypes.STR},

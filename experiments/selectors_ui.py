@@ -81,18 +81,48 @@ class RunsTable:
     param_keys: list[str]
     filter_string: str = ""
     order_by: str = ""
+    # How many distinct keys the experiment has; the lists above may be cut short.
+    metric_key_count: int = 0
+    param_key_count: int = 0
 
     @property
     def pages(self) -> int:
         return max(1, math.ceil(self.total / self.page_size))
 
 
-def _available_keys(experiment: Experiment) -> tuple[list[str], list[str]]:
-    def keys(model) -> list[str]:
-        qs = model.objects.filter(run__experiment=experiment).values_list("key", flat=True)
-        return list(qs.distinct().order_by("key"))
+def _distinct_keys(model, experiment: Experiment, contains: str = "", limit: int | None = None) -> list[str]:
+    qs = model.objects.filter(run__experiment=experiment)
+    if contains:
+        qs = qs.filter(key__icontains=contains)
+    qs = qs.values_list("key", flat=True).distinct().order_by("key")
+    return list(qs[:limit] if limit else qs)
 
-    return keys(LatestMetric), keys(Param)
+
+def _available_keys(experiment: Experiment, limit: int | None = None) -> tuple[list[str], list[str]]:
+    return _distinct_keys(LatestMetric, experiment, limit=limit), _distinct_keys(Param, experiment, limit=limit)
+
+
+def _key_count(model, experiment: Experiment) -> int:
+    return model.objects.filter(run__experiment=experiment).aggregate(n=Count("key", distinct=True))["n"]
+
+
+MAX_KEY_MATCHES = 200
+
+
+def experiment_column_search(
+    *, user: User, experiment_id: str | int, contains: str = "", limit: int = 50
+) -> list[Column]:
+    """Metric and param columns of an experiment whose key contains `contains` (any
+    case), at most `limit` of each kind, in key order: what the column chooser lists as
+    the user types, so a table of 5,000 keys never sends them all."""
+    experiment = experiment_get(user=user, experiment_id=experiment_id)
+    if not 1 <= limit <= MAX_KEY_MATCHES:
+        raise ValidationFailed(f"limit must be between 1 and {MAX_KEY_MATCHES}.")
+    if len(contains) > 250:
+        raise ValidationFailed("The search text is longer than any key (250 characters).")
+    metrics = _distinct_keys(LatestMetric, experiment, contains, limit)
+    params = _distinct_keys(Param, experiment, contains, limit)
+    return [Column("metrics", k) for k in metrics] + [Column("params", k) for k in params]
 
 
 def _default_columns(metric_keys: list[str], param_keys: list[str]) -> list[Column]:
@@ -161,16 +191,19 @@ def runs_table(
     page: int = 1,
     page_size: int = DEFAULT_PAGE_SIZE,
     view_type: str = "ACTIVE_ONLY",
+    all_keys: bool = True,
 ) -> RunsTable:
     """One page of an experiment's runs with the chosen columns. A bad filter, order or
-    column is ValidationFailed with MLflow's message."""
+    column is ValidationFailed with MLflow's message. Without `all_keys` the key lists
+    hold only the default columns' keys, and the counts say how many there are (the
+    page's column chooser searches the rest)."""
     experiment = experiment_get(user=user, experiment_id=experiment_id)
     if not 1 <= page_size <= MAX_PAGE_SIZE:
         raise ValidationFailed(f"page_size must be between 1 and {MAX_PAGE_SIZE}.")
     if page < 1:
         raise ValidationFailed("page must be 1 or more.")
     qs = _filtered_runs(experiment, filter_string.strip(), order_by.strip(), view_type)
-    metric_keys, param_keys = _available_keys(experiment)
+    metric_keys, param_keys = _available_keys(experiment, None if all_keys else DEFAULT_COLUMNS_PER_KIND)
     chosen = parse_columns(columns) or _default_columns(metric_keys, param_keys)
     total = qs.count()
     offset = (page - 1) * page_size
@@ -186,6 +219,8 @@ def runs_table(
         param_keys=param_keys,
         filter_string=filter_string,
         order_by=order_by,
+        metric_key_count=len(metric_keys) if all_keys else _key_count(LatestMetric, experiment),
+        param_key_count=len(param_keys) if all_keys else _key_count(Param, experiment),
     )
 
 
@@ -207,6 +242,7 @@ def runs_for_export(
         columns=columns,
         page_size=1,
         view_type=view_type,
+        all_keys=False,
     )
     qs = _filtered_runs(table.experiment, filter_string.strip(), order_by.strip(), view_type)
     runs: list[Run] = []

@@ -6,6 +6,7 @@ urlpatterns = [
     path("experiments/", api.ExperimentListApi.as_view(), name="api-experiments"),
     path("experiments/<int:experiment_id>/", api.ExperimentDetailApi.as_view(), name="api-experiment"),
     path("experiments/<int:experiment_id>/runs/", api.RunSearchApi.as_view(), name="api-experiment-runs"),
+    path("experiments/<int:experiment_id>/columns/", api.ExperimentColumnsApi.as_view(), name="api-experiment-columns"),
     path("experiments/<int:experiment_id>/runs/csv/", api.RunExportApi.as_view(), name="api-experiment-runs-csv"),
     path("runs/compare/", api.RunCompareApi.as_view(), name="api-runs-compare"),
     path("runs/metrics/series/", api.MetricSeriesApi.as_view(), name="api-runs-metric-series"),

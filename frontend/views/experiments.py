@@ -128,11 +128,17 @@ def experiment_runs(request, experiment_id: int):
             experiment_id=experiment_id,
             page=_int(request.GET.get("page"), 1),
             page_size=page_size,
+            all_keys=False,
             **query,
         )
         if table.page > table.pages:  # an old link past the end shows the last page
             table = selectors_ui.runs_table(
-                user=request.user, experiment_id=experiment_id, page=table.pages, page_size=page_size, **query
+                user=request.user,
+                experiment_id=experiment_id,
+                page=table.pages,
+                page_size=page_size,
+                all_keys=False,
+                **query,
             )
     except ValidationFailed as exc:
         # A typo in the search box is the user's to fix: show it, keep what they typed.
@@ -143,6 +149,7 @@ def experiment_runs(request, experiment_id: int):
             experiment_id=experiment_id,
             page_size=page_size,
             columns=[c for c in query["columns"] if _valid_column(c)],
+            all_keys=False,
         )
         table.runs, table.total = [], 0
     except NotAllowed as exc:
@@ -165,7 +172,6 @@ def _runs_context(request, table, query: dict, error: str | None) -> dict:
     builtin = {"name": "attributes.run_name", "status": "attributes.status", "start": "attributes.start_time"}
     links = _sort_links(request, [*builtin.values(), *order_names.values()], table.order_by)
     keep = {k: request.GET.getlist(k) for k in ("filter", "order_by", "columns", "page_size", "view")}
-    chosen = {c.name for c in table.columns}
     return {
         "experiment": table.experiment,
         "project": table.experiment.project,
@@ -175,8 +181,7 @@ def _runs_context(request, table, query: dict, error: str | None) -> dict:
         "order_by": table.order_by,
         "columns": [{"col": c, "sort": links[order_names[c.name]]} for c in table.columns],
         "builtin_sort": {k: links[v] for k, v in builtin.items()},
-        "metric_choices": [(f"metrics.{k}", k, f"metrics.{k}" in chosen) for k in table.metric_keys],
-        "param_choices": [(f"params.{k}", k, f"params.{k}" in chosen) for k in table.param_keys],
+        "key_count": table.metric_key_count + table.param_key_count,
         "page_sizes": PAGE_SIZES,
         "prev_url": _url(request.path, {**keep, "page": str(table.page - 1)}) if table.page > 1 else None,
         "next_url": _url(request.path, {**keep, "page": str(table.page + 1)}) if table.page < table.pages else None,

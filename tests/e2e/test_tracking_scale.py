@@ -112,3 +112,71 @@ def test_compare_view_with_100_runs_and_10_metrics(live_asgi, hundred_runs, brow
     assert [r for r in rows if r.startswith("metrics.")] == [f"metrics.metric_{m}" for m in range(10)]
     assert page.locator("h1").inner_text() == "Comparing 100 runs"
     page.screenshot(path=str(shot_dir / "compare-100-runs.png"), full_page=True)
+
+
+@pytest.fixture
+def wide_experiment(live_asgi):
+    """5,000 distinct keys in one experiment: ten runs log 250 metrics and 250 params
+    each (feature_<j>_importance and feature_<j>_bins, j = run's share of 0..2499)."""
+    owner = UserFactory(username="nora")
+    project = make_project(owner=owner, slug="wide")
+    experiment = services.experiment_create(project=project, name="feature-sweep", user=owner)
+    runs = []
+    for i in range(10):
+        run = services.run_create(experiment=experiment, user=owner, name=f"wide-{i}")
+        features = range(i, 2500, 10)
+        services.run_log_batch(run=run, metrics=[(f"feature_{j:04d}_importance", j / 2500, 0, 1) for j in features])
+        params = [(f"feature_{j:04d}_bins", str(j % 7 + 2)) for j in features]
+        for start in range(0, len(params), 100):
+            services.run_log_batch(run=run, params=params[start : start + 100])
+        runs.append(run)
+    return owner, experiment, runs
+
+
+BUILTIN_COLUMNS = 6  # select, run, status, started, duration, user
+
+
+def test_a_table_of_5000_keys_opens_with_a_chooser_and_remembers_pins(live_asgi, wide_experiment, browser, shot_dir):
+    owner, experiment, runs = wide_experiment
+    page = browser.new_page(viewport={"width": 1440, "height": 900})
+    login(page, live_asgi, owner.username)
+    page.goto(f"{live_asgi}/experiments/{experiment.pk}/")
+
+    # Opened without a choice: a few default columns, and no page lists all the keys.
+    page.wait_for_selector("#runs-table")
+    assert page.locator("#runs-table thead th").count() == BUILTIN_COLUMNS + 12
+    assert "5000 metric and param keys" in page.locator("#columns-chooser summary").inner_text()
+    assert "feature_2499" not in page.content()
+
+    page.click("#columns-chooser summary")
+    page.fill("#column-search", "0421")
+    page.wait_for_selector("#column-results[data-query='0421']")
+    assert page.locator("#column-results li").all_inner_texts() == [
+        "metric feature_0421_importance\nadd",
+        "param feature_0421_bins\nadd",
+    ]
+    page.click("#column-results button[data-column='metrics.feature_0421_importance']")
+    page.click("#column-results button[data-column='params.feature_0421_bins']")
+    page.click(".col-chip[data-column='params.feature_0421_bins'] .pin")
+    page.click(".col-chip[data-column='metrics.feature_0421_importance'] .pin")
+    page.fill("#column-search", "feature_00")
+    page.wait_for_selector("#column-results[data-query='feature_00']")
+    assert page.locator("#column-results li").count() == 50  # 25 of each kind, of 200 matches
+    page.screenshot(path=str(shot_dir / "runs-wide-chooser.png"))
+
+    page.click("#columns-chooser button:has-text('Apply columns')")
+    page.wait_for_url("**columns=**feature_0421**")
+    header = [h.strip().lower() for h in page.locator("#runs-table thead th").all_inner_texts()]
+    pinned = header[BUILTIN_COLUMNS : BUILTIN_COLUMNS + 2]
+    assert pinned == ["param feature_0421_bins", "metric feature_0421_importance"]
+    row = page.locator("#runs-table tbody tr", has_text="wide-1")
+    assert row.locator("td").nth(BUILTIN_COLUMNS).inner_text() == str(421 % 7 + 2)
+
+    # Back on the experiment with no columns asked: the pinned ones, and only those.
+    page.goto(f"{live_asgi}/experiments/{experiment.pk}/")
+    page.wait_for_url("**columns=**")
+    page.wait_for_selector("#runs-table")
+    assert page.locator("#runs-table thead th").count() == BUILTIN_COLUMNS + 2
+    assert page.locator("#runs-table thead th.pinned-col").count() == 2
+    assert page.locator("#runs-table tbody tr").count() == 10
+    page.screenshot(path=str(shot_dir / "runs-wide-pinned.png"), full_page=True)
