@@ -120,9 +120,12 @@ def run_wrk(uri: str, script: str, env: dict, args) -> dict:
     errors = re.search(r"BENCH errors=(\d+) non2xx=(\d+)", out)
     if errors is None or errors.groups() != ("0", "0"):
         raise SystemExit(f"wrk saw failed requests against {uri} ({script}):\n{out}")
-    latency = dict(re.findall(r"^\s+(50|99)%\s+(\S+)$", out, re.MULTILINE))
+    latency = dict(re.findall(r"^\s+(50|99)%\s+(\S+)\s*$", out, re.MULTILINE))
+    rate = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    if rate is None or set(latency) != {"50", "99"}:
+        raise SystemExit(f"could not read wrk's output ({script} against {uri}):\n{out}")
     return {
-        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
+        "rps": float(rate.group(1)),
         "p50": _ms(latency["50"]),
         "p99": _ms(latency["99"]),
     }

@@ -288,9 +288,13 @@ class RunDetail:
     history_counts: dict[str, int] = field(default_factory=dict)
 
 
+MAX_CHARTS = 30
+
+
 def run_detail(*, user: User, run_id: str, histories: bool = True) -> RunDetail:
-    """The run with everything logged to it; `histories` adds every metric's chart
-    series (downsampled, see experiments.series)."""
+    """The run with everything logged to it; `histories` adds the chart series of its
+    first MAX_CHARTS metrics (by key) that have more than one point, downsampled (see
+    experiments.series)."""
     run = Run.objects.select_related("experiment__project", "parent_run", "user").filter(pk=str(run_id)[:32]).first()
     if run is None or len(str(run_id)) > 32:
         raise NotFound(f"Run with id={run_id} not found")
@@ -298,7 +302,7 @@ def run_detail(*, user: User, run_id: str, histories: bool = True) -> RunDetail:
         check_role(user=user, project=run.experiment.project, min_role=Role.VIEWER)
     except NotFound:
         raise NotFound(f"Run with id={run_id} not found")
-    found = series.metric_series(run_ids=[run.pk]).get(run.pk, {}) if histories else {}
+    found = series.metric_series(run_ids=[run.pk], max_curves=MAX_CHARTS).get(run.pk, {}) if histories else {}
     return RunDetail(
         run=run,
         params=list(Param.objects.filter(run=run).order_by("key")),

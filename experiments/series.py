@@ -67,13 +67,19 @@ def metric_series(
     min_step: int | None = None,
     max_step: int | None = None,
     max_points: int = MAX_POINTS,
+    max_curves: int | None = None,
 ) -> dict[str, dict[str, Series]]:
     """{run_id: {key: Series}} of the given runs (every key when `keys` is None), each at
-    most `max_points` long, within [min_step, max_step] when given. A fixed number of
-    queries for the short series, two more per long one. Callers checked access."""
+    most `max_points` long, within [min_step, max_step] when given; with `max_curves`,
+    only the first that many series (by run, then key) of more than one point: a run of
+    5,000 metrics does not read them all for 30 charts. A fixed number of queries for
+    the short series, three more per long one. Callers checked access."""
     out: dict[str, dict[str, Series]] = defaultdict(dict)
     short: dict[str, list[str]] = defaultdict(list)
-    for (run_id, key), n in _sizes(run_ids, keys, min_step, max_step, max_points).items():
+    sizes = sorted(_sizes(run_ids, keys, min_step, max_step, max_points).items())
+    if max_curves is not None:
+        sizes = [item for item in sizes if item[1] > 1][:max_curves]
+    for (run_id, key), n in sizes:
         if n <= max_points:
             out[run_id][key] = Series(run_id=run_id, key=key, count=n)
             short[run_id].append(key)

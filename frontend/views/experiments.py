@@ -22,7 +22,6 @@ from projects import selectors as project_selectors
 from registry.models import ModelVersion
 
 PAGE_SIZES = [25, 50, 100, 250, 1000]
-MAX_CHARTS = 30
 
 
 def _call(fn, **kwargs):
@@ -210,7 +209,7 @@ def run_detail(request, run_id: str):
     detail = _call(selectors_ui.run_detail, user=request.user, run_id=run_id)
     run = detail.run
     # A single point is no curve: those metrics live in the latest-values table.
-    keys = sorted(k for k, points in detail.histories.items() if len(points) > 1)[:MAX_CHARTS]
+    keys = sorted(k for k, points in detail.histories.items() if len(points) > 1)
     chart_data = {
         f"chart-{i}-data": charts.metric_chart(k, detail.histories[k], run.pk, detail.history_counts[k])
         for i, k in enumerate(keys)

@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from experiments import series, services
+from experiments import selectors_ui, series, services
 from tests.experiments.bulk_points import T0, load_history
 from tests.factories import UserFactory, make_project
 
@@ -97,3 +97,13 @@ def test_run_page_charts_a_long_history_with_its_zoom_source(client, noisy, user
     client.force_login(user)
     html = client.get(f"/runs/{run.pk}/").content.decode()
     assert '"zoom": {"runs": ["' + run.pk + '"], "key": "loss", "max_points": 5000, "sampled": true}' in html
+
+
+def test_run_detail_reads_the_curves_of_its_first_30_metrics_only(experiment, user):
+    run = services.run_create(experiment=experiment, user=user, name="wide")
+    curves = [(f"k{j:02d}", j + s / 10, s, T0 + s) for j in range(40) for s in range(3)]
+    services.run_log_batch(run=run, metrics=[*curves, ("a_single", 1.0, 0, T0)])
+    detail = selectors_ui.run_detail(user=user, run_id=run.pk)
+    assert sorted(detail.histories) == [f"k{j:02d}" for j in range(30)]
+    assert detail.histories["k07"] == [(s, T0 + s, 7 + s / 10) for s in range(3)]
+    assert len(detail.metrics) == 41  # the latest values still list every metric
