@@ -86,7 +86,7 @@ def hundred_runs(live_asgi):
     runs, histories = [], []
     for i in range(100):
         run = services.run_create(experiment=experiment, user=owner, name=f"trial-{i:03d}")
-        services.run_log_batch(run=run, params={"lr": str(0.001 * (1 + i % 10)), "depth": str(2 + i % 6)})
+        services.run_log_batch(run=run, params={"lr": f"{0.001 * (1 + i % 10):.3f}", "depth": str(2 + i % 6)})
         for m in range(10):
             rate = (1 + i % 10) * (1 + m) / steps
             histories.append((run, f"metric_{m}", [math.exp(-s * rate) + i / 1000 for s in range(steps)]))
