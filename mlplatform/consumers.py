@@ -105,6 +105,9 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         await self.receive_json(content, **kwargs)
 
     async def event_message(self, message):
+        group = message.get("group")
+        if group is not None and group not in self.joined:
+            return  # queued before this socket left the group (access lost)
         await self.send_json({"event": message["event"], "payload": message["payload"]})
 
 

@@ -24,7 +24,9 @@ def group_name(kind: str, key: object) -> str:
 
 
 def publish(group: str, event: str, payload: dict[str, Any]) -> None:
-    message = {"type": EVENT_MESSAGE, "event": event, "payload": payload}
+    # The group goes along: a socket that has just left it (access lost) drops what
+    # was already queued for it.
+    message = {"type": EVENT_MESSAGE, "event": event, "payload": payload, "group": group}
     transaction.on_commit(lambda: send_now(group, message))
 
 
