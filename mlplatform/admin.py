@@ -4,12 +4,16 @@ audit log as the services; the audit log itself is read-only for everyone."""
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 
+from mlplatform import events
 from mlplatform.audit import audit_record
 from mlplatform.forms import AdminLoginForm
 from mlplatform.models import ApiToken, AuditEvent, User
 
 # The admin's sign-in goes through the same throttle as the platform's.
 admin.site.login_form = AdminLoginForm
+
+# A change of these takes access away (or gives it) everywhere at once.
+ACCESS_FIELDS = {"is_active", "is_platform_admin", "is_superuser"}
 
 
 class AuditedAdmin(admin.ModelAdmin):
@@ -31,6 +35,11 @@ class UserAdmin(AuditedAdmin, BaseUserAdmin):
         *BaseUserAdmin.fieldsets,
         ("Platform", {"fields": ["display_name", "is_platform_admin"]}),
     ]
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if change and ACCESS_FIELDS & set(form.changed_data):
+            events.access_changed(user_id=obj.pk)  # their open sockets check again
 
 
 @admin.register(ApiToken)

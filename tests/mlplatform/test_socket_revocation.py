@@ -184,3 +184,33 @@ def test_a_bearer_token_opens_no_socket_so_a_revoked_one_leaves_none_open(world,
         return result
 
     assert async_to_sync(scenario)() == (False, 4401)
+
+
+def test_deactivating_a_user_in_the_admin_closes_their_sockets(world):
+    member = world["member"]
+    path, group = world["sockets"]["run"]
+    headers = headers_of(member)
+    admin_client = Client()
+    admin_client.force_login(UserFactory(is_staff=True, is_superuser=True))
+
+    def deactivate():
+        joined = member.date_joined
+        form = {  # the admin's change form as a browser posts it, "Active" unticked
+            "username": member.username,
+            "email": member.email,
+            "date_joined_0": joined.strftime("%Y-%m-%d"),
+            "date_joined_1": joined.strftime("%H:%M:%S"),
+        }
+        response = admin_client.post(f"/admin/mlplatform/user/{member.pk}/change/", form)
+        assert response.status_code == 302, response.content[:2000]
+
+    async def scenario():
+        communicator = await open_and_hear(path, group, headers)
+        await database_sync_to_async(deactivate)()
+        closed = await next_probe_or_close(communicator)
+        await communicator.disconnect()
+        return closed
+
+    assert async_to_sync(scenario)() == {"type": "websocket.close", "code": CLOSE_FORBIDDEN}
+    member.refresh_from_db()
+    assert member.is_active is False
