@@ -124,6 +124,15 @@ def endpoint_action(request, slug: str):
             services.traffic_set(
                 endpoint=endpoint, actor=request.user, traffic=float(request.POST.get("traffic", "0")), reason=reason
             )
+        elif action in ("promote", "rollback"):
+            # The revision the page showed: a stale page is answered with its real state.
+            seen = request.POST.get("revision", "")
+            ACTIONS[action](
+                endpoint=endpoint,
+                actor=request.user,
+                reason=reason,
+                revision_number=int(seen) if seen.isdigit() else None,
+            )
         elif action in ACTIONS:
             ACTIONS[action](endpoint=endpoint, actor=request.user, reason=reason)
         else:

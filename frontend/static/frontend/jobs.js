@@ -53,11 +53,18 @@
     socket("/ws/jobs/" + head.dataset.job + "/", (event, p) => {
       if (event === "job.status") {
         setStatus(root, p);
+        const exit = document.querySelector("[data-exit]");
+        if (exit && p.exit_code !== null && p.exit_code !== undefined) exit.textContent = p.exit_code;
+        if (p.finished && cancel) cancel.hidden = true;
+        // A snapshot (sent when the socket opens) repeats the current state: the
+        // history already lists how the job got there when the page was rendered.
+        if (p.snapshot) head.dataset.live = "open";
+        if (p.snapshot && head.dataset.status === p.status) return;
+        head.dataset.status = p.status;
         const row = events.insertRow();
         row.insertCell().textContent = new Date().toTimeString().slice(0, 8);
         row.insertCell().textContent = "→ " + p.status;
         row.insertCell().textContent = p.reason + (p.message ? ": " + p.message : "");
-        if (p.finished && cancel) cancel.hidden = true;
       } else if (event === "job.log") {
         const empty = document.querySelector("[data-empty]");
         if (empty) empty.remove();

@@ -1,0 +1,108 @@
+"""Browser: what an open page shows follows the live stream without a reload: a job
+page leaves "Queued" when its job runs, an endpoint's champion card leaves "Deploying"
+when the revision is ready, and a rolled-back challenger loses its Promote button.
+The changes are made from this (test) thread, as the Celery worker thread or the
+policies would: not from a request on the server's own loop."""
+
+import threading
+
+import pytest
+
+from deployments import links, services
+from deployments.models import Endpoint
+from jobs.models import JobStatus, Reason
+from jobs.services import job_submit, job_transition
+from tests.deployments.conftest import make_model_dirs, register_version
+from tests.e2e.conftest import login
+from tests.factories import UserFactory, make_project
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+
+def elsewhere(service, **kwargs):
+    """Calls a service on a thread of its own, as a Celery worker thread would (this
+    thread holds Playwright's event loop, where publishing cannot run)."""
+    errors: list[BaseException] = []
+
+    def run():
+        try:
+            service(**kwargs)
+        except BaseException as exc:  # noqa: BLE001 - re-raised below
+            errors.append(exc)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join(30)
+    if errors:
+        raise errors[0]
+
+
+def test_job_page_follows_the_job_without_reload(live_asgi, browser, shot_dir):
+    # Given an open job page of a queued job
+    user = UserFactory(username="lena")
+    project = make_project(owner=user, slug="live-jobs")
+    job = job_submit(project=project, user=user, script="print('hi')", dispatch=False)
+    page = browser.new_page(viewport={"width": 1300, "height": 800})
+    login(page, live_asgi, user.username)
+    page.goto(f"{live_asgi}/jobs/{job.pk}/")
+    page.wait_for_selector("[data-status]:has-text('Queued')")
+    page.wait_for_selector("#job[data-live=open]")  # the socket's snapshot arrived
+
+    # When a worker starts it
+    elsewhere(job_transition, job=job, to=JobStatus.STARTING, reason=Reason.DISPATCHED)
+    elsewhere(job_transition, job=job, to=JobStatus.RUNNING, reason=Reason.STARTED)
+
+    # Then the page says running, and the history has the steps
+    page.wait_for_selector("[data-status]:has-text('Running')", timeout=5000)
+    assert "→ running" in page.locator("#job-events").inner_text()
+    page.screenshot(path=str(shot_dir / "live-job-running.png"), full_page=True)
+    page.close()
+
+
+def test_endpoint_cards_follow_ready_and_rollback(live_asgi, browser, shot_dir, monkeypatch):
+    monkeypatch.setattr(links, "production_gate_passed", lambda *, project: True)
+    dirs = make_model_dirs()
+    owner = UserFactory(username="omar")
+    project = make_project(owner=owner, slug="live-flowers")
+    first = register_version(project=project, user=owner, model_dir=dirs["iris"])
+    second = register_version(project=project, user=owner, model_dir=dirs["iris2"])
+    endpoint, _ = services.endpoint_create(project=project, actor=owner, name="Live sorter")
+    champion = services.revision_deploy(endpoint=endpoint, actor=owner, model_name="live-flowers/iris", version=1)
+
+    # Given the page open while the champion deploys
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    login(page, live_asgi, owner.username)
+    page.goto(f"{live_asgi}/deployments/{endpoint.slug}/")
+    page.wait_for_selector("#champion-status:has-text('Deploying')")
+    page.wait_for_function("document.getElementById('live-state').textContent.startsWith('live')")
+
+    # When a serving process reports it loaded
+    elsewhere(services.revision_report_load, revision_id=champion.pk, loaded=True)
+
+    # Then the champion card says ready
+    page.wait_for_selector("#champion-status:has-text('Ready')", timeout=5000)
+
+    # Given a ready canary with its Promote button
+    canary = services.revision_deploy(
+        endpoint=endpoint, actor=owner, model_name="live-flowers/iris", version=second.version, role="canary"
+    )
+    elsewhere(services.revision_report_load, revision_id=canary.pk, loaded=True)
+    page.wait_for_selector("#challenger-card [data-promote]:visible", timeout=5000)
+    assert page.locator("#challenger-card [data-rev-name]").inner_text().startswith(f"r{canary.number}")
+
+    # When the policy rolls it back
+    elsewhere(
+        services.challenger_rollback,
+        endpoint=Endpoint.objects.get(pk=endpoint.pk),
+        actor=None,
+        reason="accuracy below champion",
+        automatic=True,
+    )
+
+    # Then the card offers nothing to promote, and the revision table says so
+    page.wait_for_selector("#challenger-card [data-rev-none]:visible", timeout=5000)
+    assert page.locator("#challenger-card [data-promote]").is_hidden()
+    page.wait_for_selector(f"[data-revision-status='{canary.number}']:has-text('Rolled back')")
+    page.screenshot(path=str(shot_dir / "live-endpoint-rolled-back.png"), full_page=True)
+    assert first.version == 1
+    page.close()
