@@ -70,6 +70,7 @@
         if (empty) empty.remove();
         if (p.skipped) log.appendChild(document.createTextNode("… " + p.skipped + " lines (see download) …\n"));
         log.appendChild(document.createTextNode(p.lines.join("\n") + "\n"));
+        showHints(p.lines);
         total = p.first_seq + p.lines.length;
         count.textContent = total;
         while (log.childNodes.length > MAX_LINES) log.removeChild(log.firstChild);
@@ -78,6 +79,15 @@
         setProgress(root, p.progress);
         addPoints(p.points);
       }
+    });
+  }
+
+  // Known failures (frontend/views/jobs.py LOG_HINTS): their fix appears when the
+  // log shows them.
+  function showHints(lines) {
+    document.querySelectorAll("[data-hint][hidden]").forEach((hint) => {
+      const pattern = new RegExp(hint.dataset.hint);
+      if (lines.some((line) => pattern.test(line))) hint.hidden = false;
     });
   }
 
