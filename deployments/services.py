@@ -250,6 +250,11 @@ def reference_from_model_dir(model_dir: Path) -> dict:
     return {}
 
 
+def signature_names(model_dir: Path | str) -> list[str]:
+    """The input column names of a saved model's signature ([] when it has none)."""
+    return _signature_names(Path(model_dir))
+
+
 def _signature_names(model_dir: Path) -> list[str]:
     try:
         inputs = (read_mlmodel(model_dir).get("signature") or {}).get("inputs")

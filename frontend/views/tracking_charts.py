@@ -60,8 +60,15 @@ def metric_chart(key: str, points: list[tuple[int, int, float]]) -> dict:
         )
     )
     fig.update_layout(**BASE_LAYOUT, title={"text": esc(key), "x": 0.02, "font": {"size": 14}}, height=260)
+    times = [iso(p[1]) for p in points]
+    if key.startswith("system/"):
+        # System metrics are sampled against the clock (their "step" is a timestamp):
+        # a date axis, whichever axis the page's switch shows.
+        fig.update_traces(x=times, hovertemplate="%{x}<br>%{y}<extra></extra>")
+        fig.update_xaxes(title_text="time (UTC)", type="date")
+        return {"figure": _as_dict(fig), "times": times, "steps": times, "time_only": True}
     fig.update_xaxes(title_text="step")
-    return {"figure": _as_dict(fig), "times": [iso(p[1]) for p in points], "steps": [p[0] for p in points]}
+    return {"figure": _as_dict(fig), "times": times, "steps": [p[0] for p in points]}
 
 
 def overlay_chart(key: str, runs: list[Run], histories: dict[str, dict[str, list]]) -> dict:

@@ -64,6 +64,11 @@
     list.prepend(item);
   }
 
+  function renderReference(role, live) {
+    const box = document.querySelector("#" + role + "-card [data-rev-reference]");
+    if (box && live && live.reference) box.textContent = "Drift reference: " + live.reference.status;
+  }
+
   function renderCard(role, rev, routing) {
     const card = document.getElementById(role + "-card");
     if (!card) return;
@@ -109,11 +114,32 @@
     });
   }
 
+  // The deploy form's pickers: the browser filters each datalist as the user types;
+  // the versions offered follow the model chosen.
+  const pickerData = document.getElementById("picker-data");
+  if (pickerData) {
+    const byModel = JSON.parse(pickerData.textContent);
+    const model = document.querySelector("#deploy-form [name=model]");
+    const versions = document.getElementById("picker-versions");
+    const fill = () => {
+      versions.replaceChildren(...(byModel[model.value] || []).map((v) => {
+        const option = document.createElement("option");
+        option.value = v.version;
+        option.label = v.label;
+        return option;
+      }));
+    };
+    model.addEventListener("input", fill);
+    fill();
+  }
+
   // live.js: the one reconnecting socket every live page uses.
   window.mlpSocket("/ws/endpoints/" + encodeURIComponent(slug) + "/", (event, payload) => {
     if (event === "metrics") {
       onMetrics(payload);
       if (payload.routing) renderRouting(payload.routing);
+      renderReference("champion", payload.revisions.champion);
+      renderReference("challenger", payload.revisions.challenger);
     } else if (event === "endpoint.event") onEvent(payload);
   });
 })();
