@@ -278,6 +278,8 @@ SERVING_MAX_BATCH_ROWS = int(os.environ.get("MLP_SERVING_MAX_BATCH_ROWS", "1024"
 SERVING_MAX_WAIT_MS = float(os.environ.get("MLP_SERVING_MAX_WAIT_MS", "0"))
 SERVING_DRAIN_AT_EXIT = True
 # `make run` (embedded): a periodic burst of demo traffic to the demo endpoint.
+# How often a project KPI fed by an endpoint gets the champion's live value (seconds).
+DEPLOYMENT_KPI_FEED_INTERVAL = float(os.environ.get("MLP_DEPLOYMENT_KPI_FEED_INTERVAL", "60"))
 DEMO_TRAFFIC_URL = os.environ.get("MLP_DEMO_TRAFFIC_URL", "http://127.0.0.1:8000" if EMBEDDED else "")
 CELERY_BEAT_SCHEDULE["deployments-demo-traffic"] = {"task": "deployments.demo_traffic_task", "schedule": 3.0}
 CELERY_BEAT_SCHEDULE["deployments-policies"] = {

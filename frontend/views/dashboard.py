@@ -13,6 +13,7 @@ from django.urls import NoReverseMatch, reverse
 from django.views.decorators.http import require_POST
 import plotly.graph_objects as go
 
+from frontend.views import lifecycle
 from frontend.views.projects import _project
 from ideation import selectors as ideation_selectors
 from ideation.text import render_markdown
@@ -262,6 +263,8 @@ def gate_detail(request, slug: str, gate_id: int):
             "gate": gate,
             "criteria": [(c, selectors.criterion_met(c)) for c in gate.criteria.all()],
             "evidence": list(gate.evidence.all()),
+            "evidence_choices": lifecycle.picker_choices(project),
+            "project_prefix": f"{project.slug}/",
             "review": review,
             "votes": votes,
             "decision": decision,

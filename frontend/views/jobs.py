@@ -39,20 +39,33 @@ for epoch in range(1, 6):
 
 # MLflow 3 saves scikit-learn models with skops, which refuses to save (and load) a
 # type nobody named as trusted; every tree model keeps its nodes in one such type.
-RANDOM_FOREST_SCRIPT = """import mlflow
+RANDOM_FOREST_SCRIPT = """import argparse
+
+import mlflow
 import mlflow.sklearn
 from mlflow.models import infer_signature
+import numpy as np
 from sklearn.datasets import load_iris
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.model_selection import train_test_split
 
+# Params of the job form arrive as --name value.
+parser = argparse.ArgumentParser()
+parser.add_argument("--n_estimators", type=int, default=50)
+parser.add_argument("--max_depth", type=int, default=None)
+parser.add_argument("--label_noise", type=float, default=0.0, help="share of training labels replaced at random")
+args, _ = parser.parse_known_args()
+
 X, y = load_iris(return_X_y=True, as_frame=True)
 X_train, X_test, y_train, y_test = train_test_split(X, y, random_state=0)
-n_estimators = 50
-model = RandomForestClassifier(n_estimators=n_estimators, random_state=0).fit(X_train, y_train)
+if args.label_noise:
+    rng = np.random.default_rng(0)
+    y_train = y_train.mask(rng.random(len(y_train)) < args.label_noise, rng.integers(0, 3, len(y_train)))
+model = RandomForestClassifier(n_estimators=args.n_estimators, max_depth=args.max_depth, random_state=0)
+model.fit(X_train, y_train)
 accuracy = model.score(X_test, y_test)
 print(f"accuracy {accuracy:.3f}")
-mlflow.log_param("n_estimators", n_estimators)
+mlflow.log_params(vars(args))
 mlflow.log_metric("accuracy", accuracy)
 
 # The training data, as a file and as the run's dataset input: deployments measure

@@ -4,8 +4,6 @@ when the revision is ready, and a rolled-back challenger loses its Promote butto
 The changes are made from this (test) thread, as the Celery worker thread or the
 policies would: not from a request on the server's own loop."""
 
-import threading
-
 import pytest
 
 from deployments import links, services
@@ -13,28 +11,10 @@ from deployments.models import Endpoint
 from jobs.models import JobStatus, Reason
 from jobs.services import job_submit, job_transition
 from tests.deployments.conftest import make_model_dirs, register_version
-from tests.e2e.conftest import login
+from tests.e2e.conftest import elsewhere, login
 from tests.factories import UserFactory, make_project
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
-
-
-def elsewhere(service, **kwargs):
-    """Calls a service on a thread of its own, as a Celery worker thread would (this
-    thread holds Playwright's event loop, where publishing cannot run)."""
-    errors: list[BaseException] = []
-
-    def run():
-        try:
-            service(**kwargs)
-        except BaseException as exc:  # noqa: BLE001 - re-raised below
-            errors.append(exc)
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    thread.join(30)
-    if errors:
-        raise errors[0]
 
 
 def test_job_page_follows_the_job_without_reload(live_asgi, browser, shot_dir):
@@ -53,7 +33,8 @@ def test_job_page_follows_the_job_without_reload(live_asgi, browser, shot_dir):
     elsewhere(job_transition, job=job, to=JobStatus.RUNNING, reason=Reason.STARTED)
 
     # Then the page says running, and the history has the steps
-    page.wait_for_selector("[data-status]:has-text('Running')", timeout=5000)
+    page.wait_for_selector("h1 [data-status]:has-text('Running')", timeout=5000)
+    assert page.locator("#job h1").inner_text().startswith(f"#{job.pk}")
     assert "→ running" in page.locator("#job-events").inner_text()
     page.screenshot(path=str(shot_dir / "live-job-running.png"), full_page=True)
     page.close()

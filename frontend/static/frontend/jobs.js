@@ -59,8 +59,8 @@
         // A snapshot (sent when the socket opens) repeats the current state: the
         // history already lists how the job got there when the page was rendered.
         if (p.snapshot) head.dataset.live = "open";
-        if (p.snapshot && head.dataset.status === p.status) return;
-        head.dataset.status = p.status;
+        if (p.snapshot && head.dataset.state === p.status) return;
+        head.dataset.state = p.status;
         const row = events.insertRow();
         row.insertCell().textContent = new Date().toTimeString().slice(0, 8);
         row.insertCell().textContent = "→ " + p.status;
