@@ -75,6 +75,7 @@ def _event(
         "revision": revision.number if revision else None,
         "reason": reason,
         "automatic": automatic,
+        "actor": event.actor.username if event.actor else None,
         "at": event.created_at.isoformat(),
         "endpoint": endpoint.slug,
     }

@@ -55,6 +55,12 @@
     const what = document.createElement("strong");
     what.textContent = " " + payload.kind.replace(/_/g, " ") + (payload.revision ? " r" + payload.revision : "");
     item.append(time, what);
+    if (payload.automatic) {
+      const badge = document.createElement("span");
+      badge.className = "badge badge-warn";
+      badge.textContent = "automatic";
+      item.append(" ", badge);
+    } else if (payload.actor) item.append(" by " + payload.actor);
     if (payload.reason) {
       const why = document.createElement("div");
       why.className = "muted";

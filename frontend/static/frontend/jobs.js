@@ -56,6 +56,13 @@
         const exit = document.querySelector("[data-exit]");
         if (exit && p.exit_code !== null && p.exit_code !== undefined) exit.textContent = p.exit_code;
         if (p.finished && cancel) cancel.hidden = true;
+        const run = document.getElementById("job-run");
+        if (run && p.run_id && !run.querySelector("a")) {
+          const link = document.createElement("a");
+          link.href = "/runs/" + encodeURIComponent(p.run_id) + "/";
+          link.textContent = p.run_id.slice(0, 12) + "…";
+          run.replaceChildren(link);
+        }
         // A snapshot (sent when the socket opens) repeats the current state: the
         // history already lists how the job got there when the page was rendered.
         if (p.snapshot) head.dataset.live = "open";
