@@ -196,7 +196,14 @@ USE_TZ = True
 STATIC_URL = "/static/"
 STATIC_ROOT = DATA_DIR / "static"
 STATIC_ROOT.mkdir(exist_ok=True)
-STATICFILES_DIRS = [("vendor/plotly", Path(__import__("plotly").__file__).parent / "package_data")]
+_PLOTLY = __import__("plotly")
+STATICFILES_DIRS = [
+    ("vendor/plotly", Path(_PLOTLY.__file__).parent / "package_data"),
+    # plotly.js copied with a .gz beside it at start-up (frontend.assets), under a
+    # versioned URL, so it is sent compressed and cached for a year.
+    (f"vendor/plotly-{_PLOTLY.__version__}", DATA_DIR / "assets" / f"plotly-{_PLOTLY.__version__}"),
+]
+WHITENOISE_IMMUTABLE_FILE_TEST = r"^/static/vendor/plotly-[0-9][0-9A-Za-z.]*/"
 # Finders let the app serve its assets without a collectstatic step (make run, tests);
 # the compose image runs collectstatic and serves from STATIC_ROOT.
 WHITENOISE_USE_FINDERS = True

@@ -87,3 +87,30 @@ def test_endpoint_cards_follow_ready_and_rollback(live_asgi, browser, shot_dir, 
     page.screenshot(path=str(shot_dir / "live-endpoint-rolled-back.png"), full_page=True)
     assert first.version == 1
     page.close()
+
+
+def test_the_mlflow_clients_view_run_link_opens_our_run_page(live_asgi, browser):
+    from experiments import services as experiment_services
+
+    # Given a run, and the link the MLflow client prints for it
+    user = UserFactory(username="rita")
+    project = make_project(owner=user, slug="links")
+    experiment = experiment_services.experiment_get_or_create(project=project, name="trials", user=user)
+    run = experiment_services.run_create(experiment=experiment, user=user, name="first try")
+    link = f"{live_asgi}/#/experiments/{experiment.pk}/runs/{run.pk}"
+    page = browser.new_page()
+
+    # When someone signed out opens it, signs in
+    page.goto(link)
+    page.wait_for_url(f"{live_asgi}/accounts/login/**")
+    page.fill("input[name=username]", user.username)
+    page.fill("input[name=password]", "pw-123456")
+    page.click("button[type=submit]")
+
+    # Then our run page opens; and once signed in, the link goes straight there
+    page.wait_for_url(f"{live_asgi}/runs/{run.pk}/")
+    page.goto(f"{live_asgi}/projects/")  # another document: the link is a real navigation
+    page.goto(link)
+    page.wait_for_url(f"{live_asgi}/runs/{run.pk}/")
+    assert page.locator("h1").inner_text().startswith("first try")
+    page.close()
