@@ -44,9 +44,12 @@ class EndpointDashboardConsumer(LiveConsumer):
             await self._send_snapshot()
 
     async def _push(self) -> None:
-        while True:
-            await self._send_snapshot()
-            await asyncio.sleep(PUSH_INTERVAL)
+        try:
+            while True:
+                await self._send_snapshot()
+                await asyncio.sleep(PUSH_INTERVAL)
+        except OSError:  # the browser left between two pushes (the server's ClientDisconnected)
+            return
 
     async def _send_snapshot(self) -> None:
         payload = await database_sync_to_async(self._snapshot)()
