@@ -14,6 +14,7 @@ from django.views.decorators.http import require_POST
 import plotly.graph_objects as go
 
 from frontend.views import lifecycle
+from frontend.views.common import all_errors
 from frontend.views.projects import _project
 from ideation import selectors as ideation_selectors
 from ideation.text import render_markdown
@@ -182,7 +183,7 @@ def kpi_add(request, slug: str):
         except ApplicationError as exc:
             messages.error(request, exc.message)
     else:
-        messages.error(request, "Check the KPI: " + "; ".join(f"{k}: {v[0]}" for k, v in form.errors.items()))
+        messages.error(request, "Check the KPI: " + all_errors(form))
     return redirect(f"{reverse('project-detail', args=[project.slug])}#kpis")
 
 
@@ -216,7 +217,7 @@ def gate_add(request, slug: str):
     stages = [s.name for s in selectors.lifecycle_stages(lifecycle=state.lifecycle) if s.order > state.stage.order]
     form = GateForm(request.POST, stages=stages)
     if not form.is_valid():
-        messages.error(request, "Check the gate: " + "; ".join(f"{k}: {v[0]}" for k, v in form.errors.items()))
+        messages.error(request, "Check the gate: " + all_errors(form))
         return redirect(f"{reverse('project-detail', args=[project.slug])}#gates")
     data = form.cleaned_data
     names = [n.strip() for n in data["approver_usernames"].split(",") if n.strip()]

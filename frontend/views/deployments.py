@@ -11,7 +11,7 @@ from django.views.decorators.http import require_POST
 from deployments import monitoring, selectors, services
 from deployments.models import ChallengerMode
 from frontend.views import lifecycle
-from frontend.views.common import call_service, get_or_404
+from frontend.views.common import all_errors, call_service, get_or_404
 from mlplatform.errors import ApplicationError
 from mlplatform.errors import PermissionDenied as NotAllowed
 from mlplatform.roles import Role, role_at_least
@@ -174,9 +174,7 @@ def endpoint_deploy(request, slug: str):
         if revision is not None:
             messages.success(request, f"Revision {revision.number} is deploying.")
             return redirect("endpoint-detail", slug=slug)
-    for field, errors in form.errors.items():
-        label = form.fields[field].label or field.replace("_", " ").capitalize() if field in form.fields else ""
-        messages.error(request, (f"{label}: " if label else "") + " ".join(errors))
+    messages.error(request, "Not deployed: " + all_errors(form))
     return redirect("endpoint-detail", slug=slug)
 
 
@@ -196,8 +194,7 @@ def endpoint_policy(request, slug: str):
         else:
             messages.success(request, "Policies saved.")
     else:
-        for field, errors in form.errors.items():
-            messages.error(request, f"{form.fields[field].label or field}: {' '.join(errors)}")
+        messages.error(request, "Policies not saved: " + all_errors(form))
     return redirect("endpoint-detail", slug=slug)
 
 
