@@ -8,4 +8,4 @@ class FrontendConfig(AppConfig):
     def ready(self) -> None:
         from frontend import assets
 
-        assets.prepare(settings.DATA_DIR)
+        assets.prepare_or_fall_back(settings.DATA_DIR)

@@ -7,6 +7,7 @@ gzipped beside it, under a URL that carries plotly's version (an upgrade is a ne
 so a year-long cache is safe)."""
 
 import gzip
+import logging
 import os
 from pathlib import Path
 import shutil
@@ -18,6 +19,9 @@ VERSION = plotly.__version__
 SOURCE = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
 URL_DIR = f"vendor/plotly-{VERSION}"
 JS = f"{URL_DIR}/plotly.min.js"
+PLAIN_JS = "vendor/plotly/plotly.min.js"  # plotly's own copy, uncompressed
+logger = logging.getLogger(__name__)
+prepared = False
 
 
 def asset_dir(data_dir: Path) -> Path:
@@ -35,6 +39,20 @@ def prepare(data_dir: Path) -> Path:
     _atomic_write(js, lambda out: shutil.copyfileobj(SOURCE.open("rb"), out))
     _atomic_write(packed, lambda out: out.write(gzip.compress(SOURCE.read_bytes(), compresslevel=9, mtime=0)))
     return target
+
+
+def prepare_or_fall_back(data_dir: Path) -> None:
+    """At start-up: a data directory we cannot write to costs compression, not charts."""
+    global prepared
+    try:
+        prepare(data_dir)
+        prepared = True
+    except OSError:
+        logger.warning("cannot write the compressed plotly.js under %s; serving it uncompressed", data_dir)
+
+
+def url() -> str:
+    return JS if prepared else PLAIN_JS
 
 
 def _atomic_write(path: Path, fill) -> None:

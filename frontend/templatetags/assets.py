@@ -9,4 +9,4 @@ register = template.Library()
 @register.simple_tag
 def plotly_js() -> str:
     """The versioned, compressed, long-cached plotly.js URL (frontend.assets)."""
-    return static(assets.JS)
+    return static(assets.url())
