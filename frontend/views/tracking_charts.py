@@ -107,7 +107,10 @@ def _dimension(label: str, values: list[object]) -> dict | None:
         "label": label,
         "values": [index[t] for t in texts],
         "tickvals": list(range(len(categories))),
-        "ticktext": [esc(c[:20]) for c in categories],
+        # Parcoords draws tick labels as plain text (no HTML, entities shown as typed):
+        # escaping them showed "&lt;" on screen. Axis labels do go through plotly's
+        # pseudo-HTML, so those stay escaped.
+        "ticktext": [c[:20] for c in categories],
     }
 
 
