@@ -88,6 +88,20 @@ def beat_tick() -> None:
     elsewhere(endpoints_policy_check_task)
 
 
+def wait_labelled(endpoint: Endpoint, want: int) -> None:
+    """Until the serving plane's log flusher has stored the traffic: `want` labelled
+    predictions for each revision in traffic (read from the database, no API)."""
+    for _ in range(300):
+        endpoint = Endpoint.objects.select_related("champion", "challenger").get(pk=endpoint.pk)
+        arms = [r for r in (endpoint.champion, endpoint.challenger) if r is not None]
+        since = endpoint.challenger.created_at if endpoint.challenger else None
+        counts = [len(deployment_selectors.live_pairs(endpoint=endpoint, revision_id=r.pk, since=since)) for r in arms]
+        if min(counts) >= want:
+            return
+        threading.Event().wait(0.2)
+    raise AssertionError(f"labelled predictions per arm: {counts}, wanted {want}")
+
+
 def test_concept_to_impact(live_asgi, browser, settings, tmp_path):
     settings.DATA_DIR = tmp_path
     settings.MLP_PUBLIC_URL = live_asgi  # where the jobs' MLflow clients log
@@ -237,6 +251,7 @@ def test_concept_to_impact(live_asgi, browser, settings, tmp_path):
 
     # Traffic from the training distribution: the drift reading must say so.
     assert score(base, "iris-sorter", token, 40) == 40
+    wait_labelled(endpoint, 150)
     beat_tick()
     champion = Endpoint.objects.get(pk=endpoint.pk).champion
     reference = deployment_selectors.drift_reference(revision=champion, min_rows=100)
@@ -251,6 +266,7 @@ def test_concept_to_impact(live_asgi, browser, settings, tmp_path):
     deploy_canary(mel, base, versions["noisy-label forest"])
     wait_ready(base, token, endpoint)
     score(base, "iris-sorter", token, 60, offset=40)
+    wait_labelled(endpoint, 60)
     beat_tick()
     mel.wait_for_selector("#timeline .ev-rolled_back.ev-auto", timeout=10_000)
     rolled = mel.locator("#timeline .ev-rolled_back").first.inner_text()
@@ -262,6 +278,7 @@ def test_concept_to_impact(live_asgi, browser, settings, tmp_path):
     deploy_canary(mel, base, versions["full forest"])
     wait_ready(base, token, endpoint)
     score(base, "iris-sorter", token, 60, offset=100)
+    wait_labelled(endpoint, 60)
     beat_tick()
     mel.wait_for_selector("#timeline .ev-promoted.ev-auto", timeout=10_000)
     promoted = mel.locator("#timeline .ev-promoted").first.inner_text()
