@@ -6,7 +6,7 @@ DATA_DIR ?= var
 SECRET_FILE := $(DATA_DIR)/secret_key
 PIP := $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: run test lint format demo lock image clean bwrap
+.PHONY: run test browser lint format demo lock image clean bwrap
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -41,7 +41,18 @@ run: $(VENV)/.deps $(SECRET_FILE) bwrap
 	DJANGO_SECRET_KEY=$$(cat $(SECRET_FILE)) $(BIN)/python manage.py seed_demo
 	DJANGO_SECRET_KEY=$$(cat $(SECRET_FILE)) $(BIN)/python manage.py runplatform --host 127.0.0.1 --port 8000
 
-test: $(VENV)/.dev-deps bwrap
+# Browser tests drive Debian's Chromium (no browser download). Installed here when it
+# can be (root with apt-get); otherwise those tests skip and say how to install it.
+BROWSER ?= $(or $(MLP_BROWSER),/usr/bin/chromium)
+browser:
+	@if [ -x "$(BROWSER)" ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing Chromium for the browser tests (apt-get)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null \
+			|| echo "could not install Chromium: browser tests will skip"; \
+	else echo "no Chromium at $(BROWSER): browser tests will skip (sudo apt-get install chromium chromium-driver, or MLP_BROWSER=/path)"; fi
+
+test: $(VENV)/.dev-deps bwrap browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.dev-deps

@@ -126,3 +126,28 @@ def figures(snapshot: dict[str, Any], *, psi_threshold: float = 0.2, now: dateti
     if not any(r["kpi"]["n"] for r in revisions.values()):
         _empty_note(built["kpi"], "No ground truth yet: POST /serve/<endpoint>/feedback with the request id.")
     return {name: json.loads(fig.to_json()) for name, fig in built.items()}
+
+
+def _revision_state(revision) -> dict[str, Any] | None:
+    if revision is None:
+        return None
+    return {
+        "number": revision.number,
+        "status": revision.status,
+        "status_label": revision.get_status_display(),
+        "model": f"{revision.model_name} v{revision.model_version_number}",
+        "trusted": revision.trusted,
+    }
+
+
+def routing(endpoint, revisions) -> dict[str, Any]:
+    """Who serves now and every listed revision's state: the endpoint page draws its
+    cards, actions and revision table from this, so they follow the live stream."""
+    return {
+        "champion": _revision_state(endpoint.champion),
+        "challenger": _revision_state(endpoint.challenger),
+        "mode": endpoint.challenger_mode,
+        "mode_label": endpoint.get_challenger_mode_display(),
+        "traffic": endpoint.traffic,
+        "revisions": [_revision_state(r) for r in revisions],
+    }

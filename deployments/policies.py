@@ -21,13 +21,13 @@ are notified) with the numbers that triggered it as its reason."""
 from datetime import timedelta
 import logging
 
+from django.conf import settings
 from django.utils import timezone
 
 from deployments import links, monitoring, selectors, services
 from deployments.models import Endpoint, RevisionStatus
 
 logger = logging.getLogger(__name__)
-KPI_FEED_INTERVAL = timedelta(minutes=1)
 DEFAULT_WINDOW = 60
 
 
@@ -244,7 +244,8 @@ def _auto_canary(endpoint: Endpoint) -> bool:
 
 def _feed_kpis(endpoint: Endpoint) -> None:
     now = timezone.now()
-    if endpoint.champion_id is None or (endpoint.kpi_fed_at and now - endpoint.kpi_fed_at < KPI_FEED_INTERVAL):
+    interval = timedelta(seconds=settings.DEPLOYMENT_KPI_FEED_INTERVAL)
+    if endpoint.champion_id is None or (endpoint.kpi_fed_at and now - endpoint.kpi_fed_at < interval):
         return
     fed = False
     for kpi, metric in links.kpis_fed_by(project_id=endpoint.project_id, endpoint_slug=endpoint.slug):

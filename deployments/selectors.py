@@ -249,3 +249,41 @@ def log_health(*, endpoint: Endpoint) -> dict[str, int]:
     logged = PredictionLog.objects.filter(endpoint_id=endpoint.pk).count()
     live = ServingProcess.objects.filter(last_seen__gte=timezone.now() - timedelta(seconds=10)).count()
     return {"logged": logged, "dropped": dropped, "serving_processes": live}
+
+
+# -- a model version's deployments ---------------------------------------------------
+SERVING_KINDS = ("deployed", "ready", "promoted", "rolled_back", "failed", "retired")
+
+
+def version_serving(*, model_version_id: int, limit: int = 50) -> dict[str, Any]:
+    """Where a registered version serves now (champion, canary or shadow, since when)
+    and its deployment history: every timeline event of its revisions, newest first.
+    The caller checked that the user sees the version's project (endpoints are in the
+    same project)."""
+    revisions = list(
+        Revision.objects.filter(model_version_id=model_version_id).select_related(
+            "endpoint__champion", "endpoint__challenger"
+        )
+    )
+    now = []
+    for revision in revisions:
+        endpoint = revision.endpoint
+        if endpoint.champion_id == revision.pk:
+            role = "champion"
+        elif endpoint.challenger_id == revision.pk:
+            role = endpoint.challenger_mode
+        else:
+            continue
+        since = (
+            EndpointEvent.objects.filter(revision=revision, kind__in=("promoted", "ready", "deployed"))
+            .order_by("-created_at")
+            .values_list("created_at", flat=True)
+            .first()
+        )
+        now.append({"endpoint": endpoint, "revision": revision, "role": role, "since": since or revision.created_at})
+    history = (
+        EndpointEvent.objects.filter(revision__in=[r.pk for r in revisions], kind__in=SERVING_KINDS)
+        .select_related("endpoint", "revision", "actor")
+        .order_by("-created_at", "-id")[:limit]
+    )
+    return {"now": now, "history": list(history)}

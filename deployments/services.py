@@ -95,6 +95,7 @@ def _event(
         "revision": revision.number if revision else None,
         "reason": reason,
         "automatic": automatic,
+        "actor": event.actor.username if event.actor else None,
         "at": event.created_at.isoformat(),
         "endpoint": endpoint.slug,
     }
@@ -268,6 +269,11 @@ def reference_from_model_dir(model_dir: Path) -> dict:
         columns = {str(c): [row[i] for row in data["data"]] for i, c in enumerate(data["columns"])}
         return monitoring.reference_capture(columns)
     return {}
+
+
+def signature_names(model_dir: Path | str) -> list[str]:
+    """The input column names of a saved model's signature ([] when it has none)."""
+    return _signature_names(Path(model_dir))
 
 
 def _signature_names(model_dir: Path) -> list[str]:

@@ -1,6 +1,7 @@
 """CSV export of a runs table: the same columns, filter and order as the page,
 written by the platform's one neutralising writer (mlplatform.csvsafe)."""
 
+from datetime import UTC, datetime
 import io
 
 from django.http import HttpResponse
@@ -13,6 +14,13 @@ from mlplatform import csvsafe
 FIXED_COLUMNS = ["run_id", "run_name", "status", "user", "start_time", "end_time", "duration_s", "parent_run_id"]
 
 
+def iso(ms: int | None) -> str:
+    """Epoch milliseconds (MLflow's times) as ISO 8601 in UTC, which spreadsheets read."""
+    if ms is None:
+        return ""
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
 def _fixed(run: Run) -> list[object]:
     duration = (run.end_time - run.start_time) / 1000 if run.end_time else None
     return [
@@ -20,8 +28,8 @@ def _fixed(run: Run) -> list[object]:
         run.name,
         run.status,
         run.display_user,
-        run.start_time,
-        run.end_time,
+        iso(run.start_time),
+        iso(run.end_time),
         duration,
         run.parent_run_id,
     ]

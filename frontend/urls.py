@@ -1,6 +1,6 @@
 from django.urls import path
 
-from frontend.views import core, dashboard, deployments, experiments, ideation, jobs, models, projects
+from frontend.views import core, dashboard, deployments, experiments, ideation, jobs, lifecycle, models, projects
 
 urlpatterns = [
     path("", core.home, name="home"),
@@ -29,9 +29,14 @@ urlpatterns = [
     path("experiments/<int:experiment_id>/runs.csv", experiments.experiment_runs_csv, name="experiment-runs-csv"),
     path("runs/<str:run_id>/", experiments.run_detail, name="run-detail"),
     path("runs/<str:run_id>/artifact", experiments.run_artifact, name="run-artifact"),
+    path("runs/<str:run_id>/register/", lifecycle.run_register, name="run-register"),
     path("models/", models.model_list, name="section-models"),
     path("models/<str:slug>/<str:name>/", models.model_detail, name="model-detail"),
     path("models/<str:slug>/<str:name>/versions/<int:version>/", models.model_version, name="model-version"),
+    path("models/<str:slug>/<str:name>/versions/<int:version>/alias/", lifecycle.version_alias, name="version-alias"),
+    path(
+        "models/<str:slug>/<str:name>/versions/<int:version>/deploy/", lifecycle.version_deploy, name="version-deploy"
+    ),
     path("jobs/", jobs.job_list, name="job-list"),
     path("jobs/new/", jobs.job_submit, name="job-submit"),
     path("jobs/<int:job_id>/", jobs.job_detail, name="job-detail"),
@@ -43,6 +48,7 @@ urlpatterns = [
     path("deployments/<str:slug>/", deployments.endpoint_detail, name="endpoint-detail"),
     path("deployments/<str:slug>/deploy/", deployments.endpoint_deploy, name="endpoint-deploy"),
     path("deployments/<str:slug>/action/", deployments.endpoint_action, name="endpoint-action"),
+    path("deployments/<str:slug>/policies/", deployments.endpoint_policy, name="endpoint-policy"),
     path("settings/tokens/", core.token_list, name="token-list"),
     path("settings/tokens/<int:token_id>/revoke/", core.token_revoke, name="token-revoke"),
 ]

@@ -223,8 +223,8 @@ def _kpis_and_gates(project: Project, admin: User, people: dict[str, User]) -> N
     project_services.gate_evidence_add(
         gate=pending,
         actor=admin,
-        kind="run",
-        ref_id="demo-run-42",
+        kind="report",
+        ref_id="demo-report-42",
         label="Gradient boosting, 2 years of data",
         data={"recall": 0.83, "precision": 0.71},
     )

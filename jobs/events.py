@@ -21,6 +21,7 @@ def status_payload(job) -> dict:
         "exit_code": job.exit_code,
         "progress": job.progress,
         "finished": job.is_terminal,
+        "run_id": job.run_id,
     }
 
 

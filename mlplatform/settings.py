@@ -148,7 +148,7 @@ if REDIS_URL:
     }
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
 else:
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    CHANNEL_LAYERS = {"default": {"BACKEND": "mlplatform.channel_layer.ThreadSafeInMemoryChannelLayer"}}
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 CELERY_BROKER_URL = REDIS_URL or "memory://"
@@ -196,7 +196,14 @@ USE_TZ = True
 STATIC_URL = "/static/"
 STATIC_ROOT = DATA_DIR / "static"
 STATIC_ROOT.mkdir(exist_ok=True)
-STATICFILES_DIRS = [("vendor/plotly", Path(__import__("plotly").__file__).parent / "package_data")]
+_PLOTLY = __import__("plotly")
+STATICFILES_DIRS = [
+    ("vendor/plotly", Path(_PLOTLY.__file__).parent / "package_data"),
+    # plotly.js copied with a .gz beside it at start-up (frontend.assets), under a
+    # versioned URL, so it is sent compressed and cached for a year.
+    (f"vendor/plotly-{_PLOTLY.__version__}", DATA_DIR / "assets" / f"plotly-{_PLOTLY.__version__}"),
+]
+WHITENOISE_IMMUTABLE_FILE_TEST = r"^/static/vendor/plotly-[0-9][0-9A-Za-z.]*/"
 # Finders let the app serve its assets without a collectstatic step (make run, tests);
 # the compose image runs collectstatic and serves from STATIC_ROOT.
 WHITENOISE_USE_FINDERS = True
@@ -294,6 +301,8 @@ SERVING_MAX_WAIT_MS = float(os.environ.get("MLP_SERVING_MAX_WAIT_MS", "0"))
 SERVING_FAST_PATH = os.environ.get("MLP_SERVING_FAST_PATH", "1") != "0"
 SERVING_DRAIN_AT_EXIT = True
 # `make run` (embedded): a periodic burst of demo traffic to the demo endpoint.
+# How often a project KPI fed by an endpoint gets the champion's live value (seconds).
+DEPLOYMENT_KPI_FEED_INTERVAL = float(os.environ.get("MLP_DEPLOYMENT_KPI_FEED_INTERVAL", "60"))
 DEMO_TRAFFIC_URL = os.environ.get("MLP_DEMO_TRAFFIC_URL", "http://127.0.0.1:8000" if EMBEDDED else "")
 CELERY_BEAT_SCHEDULE["deployments-demo-traffic"] = {"task": "deployments.demo_traffic_task", "schedule": 3.0}
 CELERY_BEAT_SCHEDULE["deployments-policies"] = {

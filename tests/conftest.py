@@ -105,6 +105,11 @@ def _stop_serving_background() -> None:
 def browser():
     """Headless Debian Chromium through Playwright (no browser download)."""
     playwright_sync = pytest.importorskip("playwright.sync_api")
+    if not os.access(settings.BROWSER_PATH, os.X_OK):
+        pytest.skip(
+            f"no Chromium at {settings.BROWSER_PATH}: `make test` installs it as root with apt-get; "
+            "else run `sudo apt-get install chromium chromium-driver` or set MLP_BROWSER to a Chromium binary"
+        )
     # Playwright's sync API keeps an event loop on this thread; the test body's ORM
     # calls are still plain synchronous code, so Django's async guard does not apply.
     os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"

@@ -24,3 +24,14 @@ def get_or_404(fn: Callable[..., Any], **kwargs) -> Any:
         return fn(**kwargs)
     except NotFound as exc:
         raise Http404(exc.message) from exc
+
+
+def all_errors(form: forms.Form) -> str:
+    """Every error of a submitted form in one line, each with its field's label, for
+    pages that answer a form with a message: the user fixes all of them at once."""
+    parts = []
+    for name, errors in form.errors.items():
+        field = form.fields.get(name)
+        label = (field.label or name.replace("_", " ").capitalize()) if field is not None else ""
+        parts.extend(f"{label}: {e}" if label else str(e) for e in errors)
+    return "; ".join(parts)

@@ -13,6 +13,8 @@ from django.urls import NoReverseMatch, reverse
 from django.views.decorators.http import require_POST
 import plotly.graph_objects as go
 
+from frontend.views import lifecycle
+from frontend.views.common import all_errors
 from frontend.views.projects import _project
 from ideation import selectors as ideation_selectors
 from ideation.text import render_markdown
@@ -181,7 +183,7 @@ def kpi_add(request, slug: str):
         except ApplicationError as exc:
             messages.error(request, exc.message)
     else:
-        messages.error(request, "Check the KPI: " + "; ".join(f"{k}: {v[0]}" for k, v in form.errors.items()))
+        messages.error(request, "Check the KPI: " + all_errors(form))
     return redirect(f"{reverse('project-detail', args=[project.slug])}#kpis")
 
 
@@ -215,7 +217,7 @@ def gate_add(request, slug: str):
     stages = [s.name for s in selectors.lifecycle_stages(lifecycle=state.lifecycle) if s.order > state.stage.order]
     form = GateForm(request.POST, stages=stages)
     if not form.is_valid():
-        messages.error(request, "Check the gate: " + "; ".join(f"{k}: {v[0]}" for k, v in form.errors.items()))
+        messages.error(request, "Check the gate: " + all_errors(form))
         return redirect(f"{reverse('project-detail', args=[project.slug])}#gates")
     data = form.cleaned_data
     names = [n.strip() for n in data["approver_usernames"].split(",") if n.strip()]
@@ -262,6 +264,8 @@ def gate_detail(request, slug: str, gate_id: int):
             "gate": gate,
             "criteria": [(c, selectors.criterion_met(c)) for c in gate.criteria.all()],
             "evidence": list(gate.evidence.all()),
+            "evidence_choices": lifecycle.picker_choices(project),
+            "project_prefix": f"{project.slug}/",
             "review": review,
             "votes": votes,
             "decision": decision,

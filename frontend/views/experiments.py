@@ -14,6 +14,7 @@ from experiments import selectors, selectors_ui, series
 from experiments.artifacts_ui import artifact_download, artifact_list, artifact_preview
 from experiments.export import runs_csv_response
 from experiments.models import Run
+from frontend.views import lifecycle
 from frontend.views import tracking_charts as charts
 from frontend.views.common import get_or_404
 from mlplatform.errors import ApplicationError, NotFound, ValidationFailed
@@ -218,6 +219,7 @@ def run_detail(request, run_id: str):
     browser = _artifact_browser(run, path, request.GET.get("file", ""))
     system_tags = [t for t in detail.tags if t.key.startswith("mlflow.")]
     versions = list(ModelVersion.objects.filter(run=run).select_related("registered_model__project"))
+    project = run.experiment.project
     return render(
         request,
         "frontend/experiments/run_detail.html",
@@ -233,6 +235,7 @@ def run_detail(request, run_id: str):
             "chart_data": chart_data,
             "browser": browser,
             "model_versions": versions,
+            **lifecycle.run_models_context(request.user, run, project, versions),
         },
     )
 

@@ -2,6 +2,7 @@
 its log tail, progress and system-metric charts, and the sweep page."""
 
 import json
+import re
 
 from django import forms
 from django.contrib import messages
@@ -35,6 +36,88 @@ for epoch in range(1, 6):
     mlflow.log_metric("accuracy", accuracy, step=epoch)
     mlflow.log_metric("progress", epoch / 5)
 """
+
+# MLflow 3 saves scikit-learn models with skops, which refuses to save (and load) a
+# type nobody named as trusted; every tree model keeps its nodes in one such type.
+RANDOM_FOREST_SCRIPT = """import argparse
+
+import mlflow
+import mlflow.sklearn
+from mlflow.models import infer_signature
+import numpy as np
+from sklearn.datasets import load_iris
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.model_selection import train_test_split
+
+# Params of the job form arrive as --name value.
+parser = argparse.ArgumentParser()
+parser.add_argument("--n_estimators", type=int, default=50)
+parser.add_argument("--max_depth", type=int, default=None)
+parser.add_argument("--label_noise", type=float, default=0.0, help="share of training labels replaced at random")
+args, _ = parser.parse_known_args()
+
+X, y = load_iris(return_X_y=True, as_frame=True)
+X_train, X_test, y_train, y_test = train_test_split(X, y, random_state=0)
+if args.label_noise:
+    rng = np.random.default_rng(0)
+    y_train = y_train.mask(rng.random(len(y_train)) < args.label_noise, rng.integers(0, 3, len(y_train)))
+model = RandomForestClassifier(n_estimators=args.n_estimators, max_depth=args.max_depth, random_state=0)
+model.fit(X_train, y_train)
+accuracy = model.score(X_test, y_test)
+print(f"accuracy {accuracy:.3f}")
+mlflow.log_params(vars(args))
+mlflow.log_metric("accuracy", accuracy)
+
+# The training data, as a file and as the run's dataset input: deployments measure
+# drift against it.
+X_train.to_csv("train.csv", index=False)
+mlflow.log_artifact("train.csv")
+mlflow.log_input(mlflow.data.from_pandas(X_train, source="train.csv", name="iris-train"), context="training")
+
+# Tree models: skops (MLflow 3's default format) must be told the tree type is trusted.
+mlflow.sklearn.log_model(
+    model,
+    name="model",
+    signature=infer_signature(X_train, model.predict(X_train)),
+    input_example=X_train.head(5),
+    skops_trusted_types=["sklearn.tree._tree.Tree"],
+    pip_requirements=["scikit-learn"],
+)
+mlflow.log_metric("progress", 1.0)
+"""
+
+JOB_TEMPLATES = {
+    "logistic-regression": ("Logistic regression: metrics per epoch", EXAMPLE_SCRIPT),
+    "random-forest": ("Random forest: training data and a logged model", RANDOM_FOREST_SCRIPT),
+}
+
+
+class LogHint:
+    """A known failure recognised in a job's log, with its fix."""
+
+    def __init__(self, key: str, pattern: str, title: str, fix: str, template: str) -> None:
+        self.key, self.pattern, self.title, self.fix, self.template = key, pattern, title, fix, template
+        self.regex = re.compile(pattern)
+
+
+LOG_HINTS = [
+    LogHint(
+        "skops-trust",
+        r"skops_trusted_types|references untrusted types|Untrusted types found",
+        "MLflow 3 refused to save a tree model (skops trust)",
+        "MLflow 3 saves scikit-learn models with skops, which saves only the types you name as trusted. "
+        'Pass skops_trusted_types=["sklearn.tree._tree.Tree"] to mlflow.sklearn.log_model for '
+        "decision trees, random forests, extra trees and gradient boosting (or "
+        'serialization_format="cloudpickle", which an owner must then trust at deploy). '
+        "README: Jobs, Tree models.",
+        "random-forest",
+    ),
+]
+
+
+def log_hints(lines) -> list[LogHint]:
+    text = "\n".join(getattr(line, "text", str(line)) for line in lines)
+    return [hint for hint in LOG_HINTS if hint.regex.search(text)]
 
 
 def parse_pairs(text: str, what: str) -> dict[str, str]:
@@ -192,9 +275,8 @@ def job_submit(request):
     rerun_of = _job(request, int(request.GET["rerun"]), Role.DATA_SCIENTIST) if request.GET.get("rerun") else None
     # A rerun runs in its job's project: its code and secrets do not move elsewhere.
     projects = [rerun_of.project] if rerun_of else _submittable_projects(request.user)
-    initial = (
-        _rerun_initial(rerun_of) if rerun_of else {"script": EXAMPLE_SCRIPT, "project": request.GET.get("project")}
-    )
+    template = JOB_TEMPLATES.get(request.GET.get("template", ""), JOB_TEMPLATES["logistic-regression"])
+    initial = _rerun_initial(rerun_of) if rerun_of else {"script": template[1], "project": request.GET.get("project")}
     form = JobForm(
         request.POST or None,
         request.FILES or None,
@@ -213,7 +295,11 @@ def job_submit(request):
                     f"Secrets not kept, since the code changed and someone else entered them: {', '.join(not_kept)}.",
                 )
             return redirect("job-detail", job_id=job.pk)
-    return render(request, "frontend/jobs/submit.html", {"form": form, "rerun_of": rerun_of, "projects": projects})
+    return render(
+        request,
+        "frontend/jobs/submit.html",
+        {"form": form, "rerun_of": rerun_of, "projects": projects, "templates": JOB_TEMPLATES},
+    )
 
 
 def metric_figures(series: dict[str, list[tuple]]) -> list[dict]:
@@ -241,12 +327,15 @@ def metric_figures(series: dict[str, list[tuple]]) -> list[dict]:
 def job_detail(request, job_id: int):
     job = _job(request, job_id)
     can_act = role_at_least(job.project.my_role, Role.DATA_SCIENTIST)
+    lines = selectors.job_log_tail(job=job, lines=500)
+    seen = {hint.key for hint in log_hints(lines)}
     return render(
         request,
         "frontend/jobs/detail.html",
         {
             "job": job,
-            "lines": selectors.job_log_tail(job=job, lines=500),
+            "lines": lines,
+            "hints": [(hint, hint.key in seen) for hint in LOG_HINTS],
             "events": selectors.job_events(job=job),
             "figures": metric_figures(selectors.job_metric_series(job=job)),
             "can_act": can_act,

@@ -5,6 +5,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import render
 
+from frontend.views import lifecycle
 from frontend.views.common import get_or_404
 from frontend.views.experiments import tracking_uri
 from mlplatform.errors import PermissionDenied as NotAllowed
@@ -65,5 +66,6 @@ def model_version(request, slug: str, name: str, version: int):
             "repo": provenance.code.get("mlflow.source.git.repoURL", ""),
             "source_name": provenance.code.get("mlflow.source.name", ""),
             "aliases": sorted(a.alias for a in provenance.version.aliases.all()),
+            **lifecycle.version_context(request.user, model.project, provenance.version),
         },
     )

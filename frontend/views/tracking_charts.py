@@ -77,10 +77,17 @@ def metric_chart(key: str, points: list[tuple[int, int, float]], run_id: str = "
             hovertemplate="step %{x}<br>%{y}<extra></extra>",
         )
     ]
+    times = [iso(p[1]) for p in points]
+    if key.startswith("system/"):
+        # System metrics are sampled against the clock (their "step" is a timestamp):
+        # a date axis, whichever axis the page's switch shows.
+        figure["data"][0].update(x=times, hovertemplate="%{x}<br>%{y}<extra></extra>")
+        figure["layout"]["xaxis"] = {"title": {"text": "time (UTC)"}, "type": "date"}
+        return {"figure": figure, "times": times, "steps": times, "time_only": True}
     sampled = total is not None and total > len(points)
     return {
         "figure": figure,
-        "times": [iso(p[1]) for p in points],
+        "times": times,
         "steps": [p[0] for p in points],
         "zoom": _zoom([run_id], key, series.MAX_POINTS, sampled) if run_id else None,
     }
@@ -129,7 +136,10 @@ def _dimension(label: str, values: list[object]) -> dict | None:
         "label": label,
         "values": [index[t] for t in texts],
         "tickvals": list(range(len(categories))),
-        "ticktext": [esc(c[:20]) for c in categories],
+        # Parcoords draws tick labels as plain text (no HTML, entities shown as typed):
+        # escaping them showed "&lt;" on screen. Axis labels do go through plotly's
+        # pseudo-HTML, so those stay escaped.
+        "ticktext": [c[:20] for c in categories],
     }
 
 

@@ -213,6 +213,7 @@ def gate_evidence_add(
     kind, ref_id = kind.strip()[:40], str(ref_id).strip()[:64]
     if not kind or not ref_id:
         raise ValidationFailed("Evidence needs a kind (run, model_version, ...) and an id.")
+    _check_evidence_exists(kind, ref_id, gate.project_id)
     try:
         with transaction.atomic():
             evidence = GateEvidence.objects.create(
@@ -228,6 +229,16 @@ def gate_evidence_add(
         after={"kind": kind, "ref_id": ref_id},
     )
     return evidence
+
+
+def _check_evidence_exists(kind: str, ref_id: str, project_id: int) -> None:
+    """A kind this platform knows (a run, a model version) must name one of this
+    project's: a made-up or mistyped id is refused, not linked. Kinds without a
+    resolver are other apps' and linked as given."""
+    resolver = EVIDENCE_RESOLVERS.get(kind) or DEFAULT_RESOLVERS.get(kind)
+    if resolver is not None and resolver(ref_id, project_id) is None:
+        hint = " (a model version is <model name>/<version>)" if kind == "model_version" else ""
+        raise ValidationFailed(f"No {kind.replace('_', ' ')} '{ref_id}' in this project{hint}.")
 
 
 def _not_decided(gate: Gate) -> None:

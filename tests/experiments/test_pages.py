@@ -210,3 +210,13 @@ def test_runs_table_and_compare_queries_do_not_grow_with_runs(browser_client, pr
         for runs in (small_runs[:5], big_runs)
     ]
     assert compare[0] == compare[1]
+
+
+def test_parallel_coordinates_escape_axis_labels_once_and_tick_text_not_at_all():
+    # Plotly reads axis labels as its pseudo-HTML (so they are escaped) but draws a
+    # parcoords tick text as plain text, where an escaped "<" would show as "&lt;".
+    from frontend.views.tracking_charts import _dimension
+
+    dim = _dimension("params.<opt>", ["a<b", "c&d", None])
+    assert dim["label"] == "params.&lt;opt&gt;"
+    assert dim["ticktext"] == ["", "a<b", "c&d"]

@@ -1,6 +1,7 @@
 """/api/v1/ experiments, runs, metric histories, artifacts, compare and CSV export."""
 
 import csv
+from datetime import UTC, datetime
 import io
 
 from asgiref.sync import async_to_sync
@@ -103,6 +104,9 @@ def test_csv_export_has_the_same_rows_and_columns_as_the_search(api, data):
     assert [r[1] for r in rows[1:]] == ["run-0", "run-1", "run-2", "run-3", "run-4"]
     run1 = rows[2]
     assert run1[-4:] == ["0.2", "'=1+2", "'-3", '\'=HYPERLINK("http://evil")']
+    started = rows[0].index("start_time")
+    expected = datetime.fromtimestamp(runs[1].start_time / 1000, tz=UTC).isoformat(timespec="milliseconds")
+    assert run1[started] == expected.replace("+00:00", "Z")  # ISO 8601, not epoch ms
 
 
 def test_csv_export_bad_filter_is_400(api, data):

@@ -112,7 +112,9 @@ def test_gate_api_flow_and_refusals(facilitator, stakeholder, board_project):
         format="json",
     ).json()
     owner.post(f"/api/v1/gates/{gate['id']}/criteria/", {"kind": "kpi", "kpi": kpi["id"]}, format="json")
-    owner.post(f"/api/v1/gates/{gate['id']}/evidence/", {"kind": "run", "ref_id": "r1"}, format="json")
+    made_up = owner.post(f"/api/v1/gates/{gate['id']}/evidence/", {"kind": "run", "ref_id": "r1"}, format="json")
+    assert made_up.status_code == 400 and "No run 'r1' in this project" in made_up.json()["error"]["message"]
+    owner.post(f"/api/v1/gates/{gate['id']}/evidence/", {"kind": "report", "ref_id": "r1"}, format="json")
     review = owner.post(f"/api/v1/gates/{gate['id']}/review/").json()
     assert review["snapshot"]["kpis"][0]["value"] == 0.85 and review["criteria"][0]["met"] is True
     assert (

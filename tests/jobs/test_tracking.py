@@ -121,3 +121,40 @@ def test_an_expired_token_is_refused_although_checks_are_cached(client, user, to
     later = timezone.now() + timedelta(hours=2)
     monkeypatch.setattr(timezone, "now", lambda: later)
     assert client.get("/api/2.0/mlflow/experiments/search", **headers).status_code == 401
+
+
+def test_the_random_forest_template_logs_a_tree_model_and_its_training_data(submit, tracking_server):
+    from experiments.models import DatasetInput
+    from frontend.views.jobs import JOB_TEMPLATES
+
+    job = execute(submit(JOB_TEMPLATES["random-forest"][1], resources={"memory": "2g"}))
+    assert job.status == JobStatus.SUCCEEDED, "\n".join(lines_of(job))
+    run = Run.objects.get(pk=job.run_id)
+    model = LoggedModel.objects.get(source_run=run)
+    assert "model.skops" in [f.path.rsplit("/", 1)[-1] for f in get_store().list(model_root(model), "")]
+    assert DatasetInput.objects.filter(run=run, context="training").exists()
+    assert "train.csv" in [f.path for f in get_store().list(run_root(run), "")]
+
+
+TREE_WITHOUT_TRUST = """
+import mlflow.sklearn
+from sklearn.datasets import load_iris
+from sklearn.tree import DecisionTreeClassifier
+
+X, y = load_iris(return_X_y=True)
+mlflow.sklearn.log_model(DecisionTreeClassifier().fit(X, y), name="model", pip_requirements=["scikit-learn"])
+"""
+
+
+def test_the_job_page_recognises_the_skops_trust_error_and_links_the_fix(submit, tracking_server, scientist):
+    from django.test import Client
+
+    job = execute(submit(TREE_WITHOUT_TRUST, resources={"memory": "2g"}))
+    assert job.status == JobStatus.FAILED
+    client = Client()
+    client.force_login(scientist)
+    html = client.get(f"/jobs/{job.pk}/").content.decode()
+    aside = html[html.index('<aside class="card hint"') :].split("</aside>")[0]
+    opening_tag = aside.split(">")[0]
+    assert "skops_trusted_types" in opening_tag and " hidden" not in opening_tag  # shown
+    assert "?template=random-forest" in aside

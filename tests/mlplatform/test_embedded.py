@@ -43,7 +43,7 @@ def test_runplatform_serves_healthz_and_login_on_the_embedded_default(tmp_path):
         assert health["status"] == "ok"
         assert health["checks"]["database"]["vendor"] == "sqlite"
         assert health["checks"]["broker"]["transport"] == "memory"
-        assert health["checks"]["channel_layer"]["backend"] == "InMemoryChannelLayer"
+        assert health["checks"]["channel_layer"]["backend"] == "ThreadSafeInMemoryChannelLayer"
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/accounts/login/", timeout=5) as response:
             assert response.status == 200 and b'name="password"' in response.read()
         assert (tmp_path / "db.sqlite3").exists()

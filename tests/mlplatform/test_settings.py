@@ -36,7 +36,7 @@ def test_production_mode_refuses_to_start_without_a_secret_key(tmp_path):
 def test_embedded_default_uses_sqlite_memory_broker_and_in_memory_layer(tmp_path):
     result = probe(tmp_path, DJANGO_SECRET_KEY="x" * 50)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == ["django.db.backends.sqlite3", "memory", "InMemoryChannelLayer"]
+    assert result.stdout.split() == ["django.db.backends.sqlite3", "memory", "ThreadSafeInMemoryChannelLayer"]
 
 
 def test_database_and_redis_urls_switch_to_postgresql_and_redis(tmp_path):

@@ -56,3 +56,20 @@ def test_sections_that_do_not_exist_yet_say_so(user):
 
 def test_plotly_is_served_by_the_app(client):
     assert client.get("/static/vendor/plotly/plotly.min.js").status_code == 200
+
+
+def test_plotly_is_sent_compressed_and_cached_for_good(client):
+    from frontend import assets
+
+    url = f"/static/{assets.JS}"
+    packed = client.get(url, HTTP_ACCEPT_ENCODING="gzip, br")
+    assert packed.status_code == 200 and packed["Content-Encoding"] == "gzip"
+    assert int(packed["Content-Length"]) < assets.SOURCE.stat().st_size / 3
+    assert "immutable" in packed["Cache-Control"] and "max-age=315360000" in packed["Cache-Control"]
+    plain = client.get(url)
+    assert plain.status_code == 200 and "Content-Encoding" not in plain
+    assert b"".join(plain.streaming_content) == assets.SOURCE.read_bytes()
+    # Every chart page asks for that URL.
+    from django.template import Context, Template
+
+    assert Template("{% load assets %}{% plotly_js %}").render(Context()) == url

@@ -156,14 +156,14 @@ def test_evidence_is_snapshotted_generically(gp, people, kpi):
     from projects.services import gates
 
     gate = _gate(gp, people, kpi)
-    services.gate_evidence_add(gate=gate, actor=people["ds"], kind="run", ref_id="abc123", data={"recall": 0.9})
-    gates.EVIDENCE_RESOLVERS["run"] = lambda ref, project_id: {"recall": 0.91, "live": True}
+    gates.EVIDENCE_RESOLVERS["notebook"] = lambda ref, project_id: {"recall": 0.91, "live": True}
     try:
+        services.gate_evidence_add(gate=gate, actor=people["ds"], kind="notebook", ref_id="abc123", data={"r": 0.9})
         review = services.gate_review_open(gate=gate, actor=people["ds"])
     finally:
-        del gates.EVIDENCE_RESOLVERS["run"]
+        del gates.EVIDENCE_RESOLVERS["notebook"]
     assert review.snapshot["evidence"] == [
-        {"kind": "run", "ref_id": "abc123", "label": "", "data": {"recall": 0.91, "live": True}, "resolved": True}
+        {"kind": "notebook", "ref_id": "abc123", "label": "", "data": {"recall": 0.91, "live": True}, "resolved": True}
     ]
 
 
@@ -204,7 +204,12 @@ def test_a_run_of_this_project_is_snapshotted_and_another_projects_run_is_not(gp
     mine, foreign = run_in(gp), run_in(make_project(owner=UserFactory()))
     gate = _gate(gp, people, kpi)
     services.gate_evidence_add(gate=gate, actor=people["ds"], kind="run", ref_id=mine)
-    services.gate_evidence_add(gate=gate, actor=people["ds"], kind="run", ref_id=foreign, data={"note": "typed in"})
+    # Another project's run, or a made-up id, is refused and links nothing.
+    for made_up in (foreign, "0123456789abcdef0123456789abcdef"):
+        with pytest.raises(ValidationFailed, match=f"No run '{made_up}' in this project"):
+            services.gate_evidence_add(gate=gate, actor=people["ds"], kind="run", ref_id=made_up)
+    with pytest.raises(ValidationFailed, match="model version is <model name>/<version>"):
+        services.gate_evidence_add(gate=gate, actor=people["ds"], kind="model_version", ref_id="churn/7")
     evidence = {e["ref_id"]: e for e in services.gate_review_open(gate=gate, actor=people["ds"]).snapshot["evidence"]}
+    assert list(evidence) == [mine]
     assert evidence[mine]["resolved"] and evidence[mine]["data"]["metrics"] == {"recall": 0.84}
-    assert not evidence[foreign]["resolved"] and evidence[foreign]["data"] == {"note": "typed in"}

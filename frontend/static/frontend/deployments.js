@@ -55,6 +55,12 @@
     const what = document.createElement("strong");
     what.textContent = " " + payload.kind.replace(/_/g, " ") + (payload.revision ? " r" + payload.revision : "");
     item.append(time, what);
+    if (payload.automatic) {
+      const badge = document.createElement("span");
+      badge.className = "badge badge-warn";
+      badge.textContent = "automatic";
+      item.append(" ", badge);
+    } else if (payload.actor) item.append(" by " + payload.actor);
     if (payload.reason) {
       const why = document.createElement("div");
       why.className = "muted";
@@ -62,23 +68,84 @@
       item.append(why);
     }
     list.prepend(item);
-    if (["deployed", "promoted", "rolled_back", "ready", "failed"].includes(payload.kind)) {
-      state.textContent = payload.kind.replace(/_/g, " ") + ": reload for the new routing";
-    }
   }
 
-  function connect() {
-    const proto = location.protocol === "https:" ? "wss://" : "ws://";
-    const socket = new WebSocket(proto + location.host + "/ws/endpoints/" + encodeURIComponent(slug) + "/");
-    socket.onmessage = (message) => {
-      const data = JSON.parse(message.data);
-      if (data.event === "metrics") onMetrics(data.payload);
-      else if (data.event === "endpoint.event") onEvent(data.payload);
-    };
-    socket.onclose = () => {
-      state.textContent = "reconnecting…";
-      setTimeout(connect, 2000);
-    };
+  function renderReference(role, live) {
+    const box = document.querySelector("#" + role + "-card [data-rev-reference]");
+    if (box && live && live.reference) box.textContent = "Drift reference: " + live.reference.status;
   }
-  connect();
+
+  function renderCard(role, rev, routing) {
+    const card = document.getElementById(role + "-card");
+    if (!card) return;
+    card.querySelector("[data-rev]").hidden = !rev;
+    card.querySelector("[data-rev-none]").hidden = !!rev;
+    if (!rev) return;
+    card.querySelector("[data-rev-name]").textContent = "r" + rev.number + " · " + rev.model;
+    const badge = card.querySelector("[data-rev-status]");
+    badge.textContent = rev.status_label;
+    badge.className = "badge rev-" + rev.status;
+    const mode = card.querySelector("[data-rev-mode]");
+    if (mode) {
+      mode.textContent = routing.mode_label +
+        (routing.mode === "canary" ? " · " + Math.round(routing.traffic * 100) + "% of traffic" : "");
+    }
+    const number = card.querySelector("[data-rev-number]");
+    if (number) number.value = rev.number;
+    const promote = card.querySelector("[data-promote]");
+    if (promote) promote.hidden = rev.status !== "ready";
+  }
+
+  function renderRouting(routing) {
+    renderCard("champion", routing.champion, routing);
+    renderCard("challenger", routing.challenger, routing);
+    const body = document.querySelector("#revision-table tbody");
+    routing.revisions.slice().reverse().forEach((rev) => {
+      let badge = document.querySelector('[data-revision-status="' + rev.number + '"]');
+      if (!badge && body) {
+        const empty = body.querySelector("[data-no-revisions]");
+        if (empty) empty.remove();
+        const row = body.insertRow(0);
+        row.insertCell().textContent = "r" + rev.number;
+        row.insertCell().textContent = rev.model;
+        badge = document.createElement("span");
+        badge.dataset.revisionStatus = rev.number;
+        row.insertCell().append(badge);
+        row.insertCell().className = "muted";
+        row.insertCell().textContent = "just now";
+      }
+      if (!badge) return;
+      badge.textContent = rev.status_label;
+      badge.className = "badge rev-" + rev.status;
+    });
+  }
+
+  // The deploy form's pickers: the browser filters each datalist as the user types;
+  // the versions offered follow the model chosen.
+  const pickerData = document.getElementById("picker-data");
+  if (pickerData) {
+    const byModel = JSON.parse(pickerData.textContent);
+    const model = document.querySelector("#deploy-form [name=model]");
+    const versions = document.getElementById("picker-versions");
+    const fill = () => {
+      versions.replaceChildren(...(byModel[model.value] || []).map((v) => {
+        const option = document.createElement("option");
+        option.value = v.version;
+        option.label = v.label;
+        return option;
+      }));
+    };
+    model.addEventListener("input", fill);
+    fill();
+  }
+
+  // live.js: the one reconnecting socket every live page uses.
+  window.mlpSocket("/ws/endpoints/" + encodeURIComponent(slug) + "/", (event, payload) => {
+    if (event === "metrics") {
+      onMetrics(payload);
+      if (payload.routing) renderRouting(payload.routing);
+      renderReference("champion", payload.revisions.champion);
+      renderReference("challenger", payload.revisions.challenger);
+    } else if (event === "endpoint.event") onEvent(payload);
+  });
 })();

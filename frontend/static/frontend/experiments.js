@@ -13,6 +13,7 @@
   var axis = "step";
 
   function showAxis(chart) {
+    if (chart.data.time_only) return;
     var x = axis === "time" ? chart.data.times : chart.data.steps;
     window.Plotly.update(chart.el, { x: [x] }, { "xaxis.title.text": axis === "time" ? "time (UTC)" : "step",
       "xaxis.type": axis === "time" ? "date" : "linear" });

@@ -53,16 +53,31 @@
     socket("/ws/jobs/" + head.dataset.job + "/", (event, p) => {
       if (event === "job.status") {
         setStatus(root, p);
+        const exit = document.querySelector("[data-exit]");
+        if (exit && p.exit_code !== null && p.exit_code !== undefined) exit.textContent = p.exit_code;
+        if (p.finished && cancel) cancel.hidden = true;
+        const run = document.getElementById("job-run");
+        if (run && p.run_id && !run.querySelector("a")) {
+          const link = document.createElement("a");
+          link.href = "/runs/" + encodeURIComponent(p.run_id) + "/";
+          link.textContent = p.run_id.slice(0, 12) + "…";
+          run.replaceChildren(link);
+        }
+        // A snapshot (sent when the socket opens) repeats the current state: the
+        // history already lists how the job got there when the page was rendered.
+        if (p.snapshot) head.dataset.live = "open";
+        if (p.snapshot && head.dataset.state === p.status) return;
+        head.dataset.state = p.status;
         const row = events.insertRow();
         row.insertCell().textContent = new Date().toTimeString().slice(0, 8);
         row.insertCell().textContent = "→ " + p.status;
         row.insertCell().textContent = p.reason + (p.message ? ": " + p.message : "");
-        if (p.finished && cancel) cancel.hidden = true;
       } else if (event === "job.log") {
         const empty = document.querySelector("[data-empty]");
         if (empty) empty.remove();
         if (p.skipped) log.appendChild(document.createTextNode("… " + p.skipped + " lines (see download) …\n"));
         log.appendChild(document.createTextNode(p.lines.join("\n") + "\n"));
+        showHints(p.lines);
         total = p.first_seq + p.lines.length;
         count.textContent = total;
         while (log.childNodes.length > MAX_LINES) log.removeChild(log.firstChild);
@@ -71,6 +86,15 @@
         setProgress(root, p.progress);
         addPoints(p.points);
       }
+    });
+  }
+
+  // Known failures (frontend/views/jobs.py LOG_HINTS): their fix appears when the
+  // log shows them.
+  function showHints(lines) {
+    document.querySelectorAll("[data-hint][hidden]").forEach((hint) => {
+      const pattern = new RegExp(hint.dataset.hint);
+      if (lines.some((line) => pattern.test(line))) hint.hidden = false;
     });
   }
 
