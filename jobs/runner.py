@@ -87,6 +87,11 @@ def job_env(job: Job, workdir: Path, token: str, experiment_id: str = "") -> dic
     }
     if token:
         env["MLFLOW_TRACKING_TOKEN"] = token
+    if not docker:
+        # The job helpers (mlplatform.client: datasets.load) come from the platform's
+        # own tree, as its interpreter does; the job's directory still comes first.
+        env["PYTHONPATH"] = str(settings.BASE_DIR)
+    env["MLP_PROJECT"] = job.project.slug
     return {**job.env, **secrets.decrypt_values(job.secret_env), **{k: v for k, v in env.items() if v}}
 
 
