@@ -3,10 +3,13 @@ upload, a stream window or a manifest), their data, profiles, aliases, tags and
 lineage. Roles: viewers read, data scientists create versions and aliases, owners
 delete. Another project's dataset is 404."""
 
+from collections.abc import Iterator
 from pathlib import Path
 import tempfile
 
+from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.core.handlers.asgi import ASGIRequest
 from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -274,12 +277,28 @@ class VersionDataApi(APIView):
             raise InvalidState(f"Version {version.digest[:12]} is broken: {version.status_message}")
         body = reader.stream_parquet(version) if fmt == "parquet" else reader.stream_csv(version)
         response = StreamingHttpResponse(
-            body, content_type="application/vnd.apache.parquet" if fmt == "parquet" else "text/csv; charset=utf-8"
+            _streamed(body, request),
+            content_type="application/vnd.apache.parquet" if fmt == "parquet" else "text/csv; charset=utf-8",
         )
         filename = f"{dataset.name}-{version.digest[:12]}.{fmt}"
         response["Content-Disposition"] = f'attachment; filename="{filename}"'
         response["X-Dataset-Version"] = version.digest
         return response
+
+
+def _streamed(body: Iterator[bytes], request):
+    """Under ASGI Django would first collect a plain iterator into a list (the whole
+    file in memory); an async iterator is sent chunk by chunk. The chunks are still
+    made in the sync thread, where the database connection lives."""
+    if not isinstance(getattr(request, "_request", request), ASGIRequest):
+        return body
+
+    async def chunks():
+        done = object()
+        while (chunk := await sync_to_async(next)(body, done)) is not done:
+            yield chunk
+
+    return chunks()
 
 
 class AliasDetailApi(APIView):
@@ -322,3 +341,26 @@ class VersionLineageApi(APIView):
         dataset = selectors.dataset_get(user=request.user, project_slug=slug, name=name)
         version = selectors.version_get(dataset=dataset, ref=ref)
         return Response(lineage.version_graph(version=version).as_dict())
+
+
+class LineageApi(APIView):
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "node", str, required=True, description="`<kind>:<key>`, e.g. `version:<id>`, `run:<id>`."
+            ),
+            OpenApiParameter("hops", int, description="1-3 (default 2)."),
+        ],
+        responses=OpenApiTypes.OBJECT,
+        operation_id="lineage_retrieve",
+        description="The bounded neighbourhood of one node: stream → segment → dataset version → job/run → "
+        "model version → endpoint revision → endpoint → prediction stream.",
+    )
+    def get(self, request, slug: str):
+        project = project_get(user=request.user, slug=slug)
+        try:
+            hops = int(request.query_params.get("hops", "2"))
+        except ValueError as exc:
+            raise serializers.ValidationError({"hops": "An integer, 1-3."}) from exc
+        graph = lineage.neighbourhood(project=project, node=request.query_params.get("node", ""), hops=hops)
+        return Response(graph.as_dict())

@@ -16,4 +16,5 @@ urlpatterns = [
     path(f"{VERSION}lineage/", api.VersionLineageApi.as_view(), name="api-dataset-version-lineage"),
     path(f"{VERSION}tags/<str:key>/", api.TagDetailApi.as_view(), name="api-dataset-version-tag"),
     path(f"{ONE}aliases/<str:alias>/", api.AliasDetailApi.as_view(), name="api-dataset-alias"),
+    path("projects/<str:slug>/lineage/", api.LineageApi.as_view(), name="api-lineage"),
 ]

@@ -35,7 +35,8 @@ class Graph:
     def add(self, node: dict[str, Any]) -> str:
         existing = self.nodes.get(node["id"])
         if existing is None or existing.get("placeholder"):
-            self.nodes[node["id"]] = {**(existing or {}), **node, "placeholder": False, **_keep_root(existing)}
+            placeholder = bool(node.get("placeholder"))
+            self.nodes[node["id"]] = {**(existing or {}), **node, "placeholder": placeholder, **_keep_root(existing)}
         return node["id"]
 
     def link(self, source: str, target: str) -> None:
@@ -69,7 +70,7 @@ def version_node(version: DatasetVersion) -> dict[str, Any]:
 
 
 def run_node(run: Run) -> dict[str, Any]:
-    return _node("run", run.run_id, run.name or run.run_id[:10], reverse("run-detail", args=[run.run_id]))
+    return _node("run", run.pk, run.name or run.pk[:10], reverse("run-detail", args=[run.pk]))
 
 
 def model_version_node(mv: ModelVersion) -> dict[str, Any]:
@@ -113,25 +114,13 @@ def runs_of_version(version: DatasetVersion) -> list[Run]:
 
 
 def versions_of_run(run: Run, project: Project) -> list[DatasetVersion]:
-    from data.datasets.selectors import versions_by_uri
+    from data.datasets.selectors import source_uris, versions_by_uri
 
     sources = DatasetInput.objects.filter(run=run).values_list("dataset__source", flat=True)
     uris = []
     for source in sources:
-        uris.extend(_uris_in(source))
+        uris.extend(source_uris(source))
     return list(versions_by_uri(project=project, uris=uris).values())[:FANOUT]
-
-
-def _uris_in(source: str) -> list[str]:
-    import json
-
-    try:
-        data = json.loads(source)
-    except ValueError:
-        data = source
-    if isinstance(data, dict):
-        return [str(v) for v in data.values() if isinstance(v, str) and v.startswith("mlp-dataset://")]
-    return [data] if isinstance(data, str) and data.startswith("mlp-dataset://") else []
 
 
 def _expand(graph: Graph, node_id: str, project: Project) -> list[str]:
@@ -224,7 +213,7 @@ def _endpoint(project: Project, slug: str) -> dict[str, Any] | None:
 
 
 def _expand_run(graph: Graph, node_id: str, key: str, project: Project) -> list[str]:
-    run = Run.objects.filter(run_id=key, experiment__project=project).first()
+    run = Run.objects.filter(pk=key, experiment__project=project).first()
     if run is None:
         return []
     graph.add(run_node(run))
@@ -232,7 +221,7 @@ def _expand_run(graph: Graph, node_id: str, key: str, project: Project) -> list[
     for version in versions_of_run(run, project):
         out.append(graph.add(version_node(version)))
         graph.link(out[-1], node_id)
-    job = Job.objects.filter(run_id=run.run_id, project=project).first()
+    job = Job.objects.filter(run_id=run.pk, project=project).first()
     if job is not None:
         out.append(graph.add(_node("job", job.pk, f"job #{job.pk} {job.name}", reverse("job-detail", args=[job.pk]))))
         graph.link(out[-1], node_id)
@@ -245,7 +234,7 @@ def _expand_run(graph: Graph, node_id: str, key: str, project: Project) -> list[
 
 def _expand_job(graph: Graph, node_id: str, key: str, project: Project) -> list[str]:
     job = Job.objects.filter(pk=int(key), project=project).first() if key.isdigit() else None
-    run = Run.objects.filter(run_id=job.run_id).first() if job and job.run_id else None
+    run = Run.objects.filter(pk=job.run_id).first() if job and job.run_id else None
     if run is None:
         return []
     graph.add(_node("job", job.pk, f"job #{job.pk} {job.name}", reverse("job-detail", args=[job.pk])))

@@ -128,3 +128,22 @@ def versions_by_uri(*, project: Project, uris: list[str]) -> dict[str, DatasetVe
         )
     }
     return {uri: found[key] for uri, key in wanted.items() if key in found}
+
+
+def source_uris(source: str) -> list[str]:
+    """The mlp-dataset:// URIs in an MLflow dataset source (JSON `{"uri": ...}`)."""
+    import json
+
+    try:
+        data = json.loads(source)
+    except ValueError:
+        data = source
+    values = data.values() if isinstance(data, dict) else [data]
+    return [v for v in values if isinstance(v, str) and v.startswith(SCHEME)]
+
+
+def input_versions(*, project: Project, inputs: list) -> dict[int, DatasetVersion]:
+    """{dataset input pk: our version} for a run's MLflow dataset inputs that name one."""
+    by_uri = {input.pk: source_uris(input.dataset.source) for input in inputs}
+    found = versions_by_uri(project=project, uris=[u for uris in by_uri.values() for u in uris])
+    return {pk: found[uris[0]] for pk, uris in by_uri.items() if uris and uris[0] in found}

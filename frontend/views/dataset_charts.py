@@ -75,7 +75,14 @@ def lineage_chart(graph: dict[str, Any]) -> dict:
             edge_y += [y0, y1, None]
     fig = go.Figure()
     fig.add_trace(
-        go.Scatter(x=edge_x, y=edge_y, mode="lines", line={"color": "#a0a7b4", "width": 1.5}, hoverinfo="skip")
+        go.Scatter(
+            x=edge_x,
+            y=edge_y,
+            mode="lines",
+            line={"color": "#a0a7b4", "width": 1.5},
+            hoverinfo="skip",
+            showlegend=False,
+        )
     )
     kinds = sorted({n["kind"] for n in nodes}, key=lambda k: LAYERS.get(k, 8))
     for i, kind in enumerate(kinds):
@@ -101,7 +108,7 @@ def lineage_chart(graph: dict[str, Any]) -> dict:
     tallest = max((len(m) for m in columns.values()), default=1)
     fig.update_layout(
         **{**BASE_LAYOUT, "hovermode": "closest"},
-        height=max(260, 80 * tallest + 120),
+        height=max(220, 70 * tallest + 110),
         xaxis={"visible": False, "range": [min(columns, default=0) - 0.6, max(columns, default=0) + 0.6]},
         yaxis={"visible": False},
         legend={"orientation": "h", "y": -0.05},

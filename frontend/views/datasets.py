@@ -130,6 +130,8 @@ def lineage_page(request, slug: str):
             status=exc.status_code,
         )
     root = next((n for n in graph["nodes"] if n.get("root")), None)
+    for item in graph["nodes"]:
+        item["kind_label"] = dataset_charts.KIND_LABELS.get(item["kind"], item["kind"])
     return render(
         request,
         "frontend/datasets/lineage.html",

@@ -7,6 +7,7 @@ import datetime as dt
 import hashlib
 import io
 
+import orjson
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
@@ -329,3 +330,40 @@ def test_profiling_a_stream_version_learns_its_schema(team, archived_stream):
     assert result["rows"] == 3
     assert {f["name"]: f["type"] for f in schema["fields"]}["a"] == "double"
     assert {c["name"]: c for c in result["columns"]}["b"]["nulls"] == 2
+
+
+# --- lineage ------------------------------------------------------------------------------------
+
+
+def test_lineage_runs_from_segments_through_the_version_to_runs_and_model_versions(team, archived_stream):
+    from experiments import services as exp_services
+    from registry import services as registry_services
+
+    project, scientist = team["project"], team["scientist"]
+    stream = archived_stream(project, "pumps", [(T0, [{"t": 1}, {"t": 2}])])
+    version, _ = services.version_from_stream(project=project, name="w", stream=stream, user=scientist)
+    experiment = exp_services.experiment_get_or_create(project=project, name="train", user=scientist)
+    run = exp_services.run_create(experiment=experiment, user=scientist)
+    source = orjson.dumps({"uri": version.uri}).decode()
+    exp_services.run_log_inputs(
+        run=run, datasets=[{"dataset": {"name": "w", "digest": "abc", "source_type": "mlp-dataset", "source": source}}]
+    )
+    model = registry_services.registered_model_create(project=project, name="m", user=scientist)
+    mv = registry_services.model_version_create(
+        registered_model=model, source=f"runs:/{run.pk}/model", user=scientist, run_id=run.pk
+    )
+    client = client_for(team["viewer"])
+
+    graph = client.get(f"/api/v1/projects/{project.slug}/lineage/?node=version:{version.digest}&hops=2").json()
+    ids = {n["id"] for n in graph["nodes"]}
+    segment = stream.segments.get()
+    assert {f"segment:{segment.sha256}", f"version:{version.digest}", f"run:{run.pk}", f"model_version:{mv.pk}"} <= ids
+    assert {"source": f"segment:{segment.sha256}", "target": f"version:{version.digest}"} in graph["edges"]
+    assert {"source": f"run:{run.pk}", "target": f"model_version:{mv.pk}"} in graph["edges"]
+    upstream = client.get(f"/api/v1/projects/{project.slug}/lineage/?node=model_version:{mv.pk}&hops=3").json()
+    assert f"segment:{segment.sha256}" in {n["id"] for n in upstream["nodes"]}
+    other = make_project(owner=team["outsider"])
+    assert (
+        client_for(team["outsider"]).get(f"/api/v1/projects/{other.slug}/lineage/?node=run:{run.pk}").status_code == 404
+    )
+    assert client.get(f"/api/v1/projects/{project.slug}/lineage/?node=nonsense").status_code == 400

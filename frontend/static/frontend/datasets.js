@@ -11,6 +11,7 @@
   document.querySelectorAll("[data-chart]").forEach(function (el) {
     var figure = readJson(el.getAttribute("data-chart"));
     if (!figure || !window.Plotly) return;
+    if (figure.layout && figure.layout.height) el.style.height = figure.layout.height + "px";
     window.Plotly.newPlot(el, figure.data, figure.layout, { displaylogo: false, responsive: true });
     var lineage = el.getAttribute("data-lineage");
     if (lineage) {
