@@ -30,7 +30,7 @@ class TooLarge(ApplicationError):
     code = "too_large"
 
 
-class AliasOut(serializers.Serializer):
+class DatasetAliasOut(serializers.Serializer):
     alias = serializers.CharField()
     version = serializers.CharField(source="version.digest")
 
@@ -42,7 +42,7 @@ class DatasetOut(serializers.Serializer):
     created_at = serializers.DateTimeField()
     version_count = serializers.IntegerField(required=False)
     latest_version = serializers.CharField(source="latest_digest", allow_null=True, required=False)
-    aliases = AliasOut(many=True, source="aliases.all")
+    aliases = DatasetAliasOut(many=True, source="aliases.all")
 
 
 class DatasetIn(serializers.Serializer):
@@ -50,7 +50,7 @@ class DatasetIn(serializers.Serializer):
     description = serializers.CharField(required=False, allow_blank=True, default="")
 
 
-class VersionOut(serializers.Serializer):
+class DatasetVersionOut(serializers.Serializer):
     id = serializers.CharField(source="digest")
     uri = serializers.CharField()
     dataset = serializers.CharField(source="dataset.name")
@@ -78,13 +78,13 @@ class VersionOut(serializers.Serializer):
         return {t.key: t.value for t in version.tags.all()}
 
 
-class VersionDetailOut(VersionOut):
+class DatasetVersionDetailOut(DatasetVersionOut):
     manifest = serializers.DictField()
     profile = serializers.DictField(allow_null=True)
     profile_message = serializers.CharField()
 
 
-class VersionIn(serializers.Serializer):
+class DatasetVersionIn(serializers.Serializer):
     stream = serializers.CharField(required=False, help_text="A stream of the project (slug): a window of it.")
     start = serializers.DateTimeField(required=False, help_text="Window start (ingest time, inclusive).")
     end = serializers.DateTimeField(required=False, help_text="Window end (exclusive).")
@@ -98,23 +98,23 @@ class VersionIn(serializers.Serializer):
         return attrs
 
 
-class UploadIn(serializers.Serializer):
+class DatasetUploadIn(serializers.Serializer):
     file = serializers.FileField()
     format = serializers.ChoiceField(choices=["csv", "parquet", "jsonl"], required=False)
     description = serializers.CharField(required=False, allow_blank=True, default="")
 
 
-class AliasIn(serializers.Serializer):
+class DatasetAliasIn(serializers.Serializer):
     version = serializers.CharField(max_length=70)
 
 
-class TagIn(serializers.Serializer):
+class DatasetTagIn(serializers.Serializer):
     value = serializers.CharField(allow_blank=True, max_length=services.MAX_TAG_VALUE)
 
 
 def _version_out(version, created: bool) -> Response:
     code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
-    return Response(VersionOut(version).data, status=code)
+    return Response(DatasetVersionOut(version).data, status=code)
 
 
 class DatasetListApi(APIView):
@@ -145,21 +145,21 @@ class DatasetDetailApi(APIView):
 
 
 class VersionListApi(APIView):
-    @extend_schema(responses=VersionOut(many=True), operation_id="datasets_versions_list")
+    @extend_schema(responses=DatasetVersionOut(many=True), operation_id="datasets_versions_list")
     def get(self, request, slug: str, name: str):
         dataset = selectors.dataset_get(user=request.user, project_slug=slug, name=name)
-        return Response(VersionOut(selectors.version_list(dataset=dataset), many=True).data)
+        return Response(DatasetVersionOut(selectors.version_list(dataset=dataset), many=True).data)
 
     @extend_schema(
-        request=VersionIn,
-        responses={201: VersionOut, 200: VersionOut},
+        request=DatasetVersionIn,
+        responses={201: DatasetVersionOut, 200: DatasetVersionOut},
         operation_id="datasets_versions_create",
         description="A version from a stream window (`stream` with `start`/`end`, or `since_last`) or from an "
         "explicit manifest. The same data gives the same version: 200 with the existing one.",
     )
     def post(self, request, slug: str, name: str):
         project = project_get(user=request.user, slug=slug, min_role=Role.DATA_SCIENTIST)
-        data = VersionIn(data=request.data)
+        data = DatasetVersionIn(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data
         if values.get("manifest"):
@@ -192,8 +192,8 @@ class VersionUploadApi(APIView):
     parser_classes = [MultiPartParser]
 
     @extend_schema(
-        request={"multipart/form-data": UploadIn},
-        responses={201: VersionOut, 200: VersionOut},
+        request={"multipart/form-data": DatasetUploadIn},
+        responses={201: DatasetVersionOut, 200: DatasetVersionOut},
         operation_id="datasets_versions_upload",
         description="Upload a CSV, Parquet or JSON Lines file (multipart field `file`): it is streamed to disk, "
         "converted to Parquet batch by batch and becomes a version. 413 over MLP_DATASET_UPLOAD_MAX_BYTES.",
@@ -203,7 +203,7 @@ class VersionUploadApi(APIView):
         limit = settings.DATASET_UPLOAD_MAX_BYTES
         if int(request.META.get("CONTENT_LENGTH") or 0) > limit + 64 * 1024:
             raise TooLarge(f"The upload is over the limit of {limit} bytes.")
-        data = UploadIn(data=request.data)
+        data = DatasetUploadIn(data=request.data)
         data.is_valid(raise_exception=True)
         upload = data.validated_data["file"]
         if upload.size > limit:
@@ -243,10 +243,10 @@ class _on_disk:
 
 
 class VersionDetailApi(APIView):
-    @extend_schema(responses=VersionDetailOut, operation_id="datasets_versions_retrieve")
+    @extend_schema(responses=DatasetVersionDetailOut, operation_id="datasets_versions_retrieve")
     def get(self, request, slug: str, name: str, ref: str):
         dataset = selectors.dataset_get(user=request.user, project_slug=slug, name=name)
-        return Response(VersionDetailOut(selectors.version_get(dataset=dataset, ref=ref)).data)
+        return Response(DatasetVersionDetailOut(selectors.version_get(dataset=dataset, ref=ref)).data)
 
     @extend_schema(responses={204: None}, operation_id="datasets_versions_delete")
     def delete(self, request, slug: str, name: str, ref: str):
@@ -302,14 +302,14 @@ def _streamed(body: Iterator[bytes], request):
 
 
 class AliasDetailApi(APIView):
-    @extend_schema(request=AliasIn, responses=AliasOut, operation_id="datasets_aliases_set")
+    @extend_schema(request=DatasetAliasIn, responses=DatasetAliasOut, operation_id="datasets_aliases_set")
     def put(self, request, slug: str, name: str, alias: str):
         dataset = selectors.dataset_get(user=request.user, project_slug=slug, name=name, min_role=Role.DATA_SCIENTIST)
-        data = AliasIn(data=request.data)
+        data = DatasetAliasIn(data=request.data)
         data.is_valid(raise_exception=True)
         version = selectors.version_get(dataset=dataset, ref=data.validated_data["version"])
         link = services.alias_set(dataset=dataset, alias=alias, version=version, user=request.user)
-        return Response(AliasOut(link).data)
+        return Response(DatasetAliasOut(link).data)
 
     @extend_schema(responses={204: None}, operation_id="datasets_aliases_delete")
     def delete(self, request, slug: str, name: str, alias: str):
@@ -319,14 +319,14 @@ class AliasDetailApi(APIView):
 
 
 class TagDetailApi(APIView):
-    @extend_schema(request=TagIn, responses=VersionOut, operation_id="datasets_versions_tags_set")
+    @extend_schema(request=DatasetTagIn, responses=DatasetVersionOut, operation_id="datasets_versions_tags_set")
     def put(self, request, slug: str, name: str, ref: str, key: str):
         dataset = selectors.dataset_get(user=request.user, project_slug=slug, name=name, min_role=Role.DATA_SCIENTIST)
         version = selectors.version_get(dataset=dataset, ref=ref)
-        data = TagIn(data=request.data)
+        data = DatasetTagIn(data=request.data)
         data.is_valid(raise_exception=True)
         services.tag_set(version=version, key=key, value=data.validated_data["value"], user=request.user)
-        return Response(VersionOut(selectors.version_get(dataset=dataset, ref=version.digest)).data)
+        return Response(DatasetVersionOut(selectors.version_get(dataset=dataset, ref=version.digest)).data)
 
     @extend_schema(responses={204: None}, operation_id="datasets_versions_tags_delete")
     def delete(self, request, slug: str, name: str, ref: str, key: str):
