@@ -18,7 +18,7 @@ from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from data.datasets import lineage, reader, selectors, services
+from data.datasets import diff, lineage, reader, selectors, services
 from data.models import Stream, VersionSource, VersionStatus
 from mlplatform.errors import ApplicationError, InvalidState, NotFound
 from mlplatform.roles import Role
@@ -364,3 +364,27 @@ class LineageApi(APIView):
             raise serializers.ValidationError({"hops": "An integer, 1-3."}) from exc
         graph = lineage.neighbourhood(project=project, node=request.query_params.get("node", ""), hops=hops)
         return Response(graph.as_dict())
+
+
+class VersionDiffApi(APIView):
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("against", str, required=True, description="The other version (id, prefix, alias).")
+        ],
+        responses=OpenApiTypes.OBJECT,
+        operation_id="datasets_versions_diff",
+        description="Schema changes, row counts and per-column distribution shift (PSI for numbers, Jensen-Shannon "
+        "and chi-square for categories: the statistics of live drift monitoring) of `against` against this one.",
+    )
+    def get(self, request, slug: str, name: str, ref: str):
+        dataset = selectors.dataset_get(user=request.user, project_slug=slug, name=name)
+        base = selectors.version_get(dataset=dataset, ref=ref)
+        other_ref = request.query_params.get("against", "")
+        if not other_ref:
+            raise serializers.ValidationError({"against": "Name the version to compare with."})
+        other = selectors.version_get(dataset=dataset, ref=other_ref)
+        for version in (base, other):
+            services.version_check(version=version)
+            if version.status == VersionStatus.BROKEN:
+                raise InvalidState(f"Version {version.digest[:12]} is broken: {version.status_message}")
+        return Response(diff.version_diff(base, other))

@@ -13,6 +13,7 @@ urlpatterns = [
     path(f"{ONE}upload/", api.VersionUploadApi.as_view(), name="api-dataset-upload"),
     path(VERSION, api.VersionDetailApi.as_view(), name="api-dataset-version"),
     path(f"{VERSION}data", api.VersionDataApi.as_view(), name="api-dataset-version-data"),
+    path(f"{VERSION}diff/", api.VersionDiffApi.as_view(), name="api-dataset-version-diff"),
     path(f"{VERSION}lineage/", api.VersionLineageApi.as_view(), name="api-dataset-version-lineage"),
     path(f"{VERSION}tags/<str:key>/", api.TagDetailApi.as_view(), name="api-dataset-version-tag"),
     path(f"{ONE}aliases/<str:alias>/", api.AliasDetailApi.as_view(), name="api-dataset-alias"),

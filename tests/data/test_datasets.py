@@ -367,3 +367,32 @@ def test_lineage_runs_from_segments_through_the_version_to_runs_and_model_versio
         client_for(team["outsider"]).get(f"/api/v1/projects/{other.slug}/lineage/?node=run:{run.pk}").status_code == 404
     )
     assert client.get(f"/api/v1/projects/{project.slug}/lineage/?node=nonsense").status_code == 400
+
+
+# --- diff ---------------------------------------------------------------------------------------
+
+
+def test_a_diff_shows_schema_changes_row_counts_and_the_columns_that_shifted(team):
+    rng = __import__("numpy").random.default_rng(1)
+    base = pd.DataFrame(
+        {"steady": rng.normal(0, 1, 3000), "shifted": rng.normal(0, 1, 3000), "site": ["a", "b", "c"] * 1000}
+    )
+    other = pd.DataFrame(
+        {"steady": rng.normal(0, 1, 2500), "shifted": rng.normal(0.8, 1, 2500), "site": ["a", "b", "c", "c", "c"] * 500}
+    )
+    other["extra"] = 1
+    client, slug = client_for(team["scientist"]), team["project"].slug
+    ids = []
+    for frame in (base, other):
+        body = upload(client, slug, "sensors", frame.to_csv(index=False).encode()).json()
+        ids.append(body["id"])
+    dataset_version_profile_task(DatasetVersion.objects.get(digest=ids[0]).pk)
+    r = client.get(f"/api/v1/projects/{slug}/datasets/sensors/versions/{ids[0]}/diff/?against={ids[1]}")
+    assert r.status_code == 200, r.content
+    result = r.json()
+    assert result["rows"] == {"base": 3000, "other": 2500, "change": -500}
+    assert result["schema"] == {"added": ["extra"], "removed": [], "changed": []}
+    assert result["drifted"] == ["shifted", "site"]
+    assert result["columns"]["shifted"]["metric"] == "psi" and result["columns"]["site"]["metric"] == "js"
+    unprofiled = client.get(f"/api/v1/projects/{slug}/datasets/sensors/versions/{ids[1]}/diff/?against={ids[0]}")
+    assert unprofiled.status_code == 409
