@@ -5,7 +5,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import render
 
-from data.datasets import lineage, reader, selectors
+from data.datasets import diff, lineage, reader, selectors
 from data.models import ProfileStatus
 from frontend.views import dataset_charts
 from frontend.views.common import get_or_404
@@ -143,3 +143,29 @@ def lineage_page(request, slug: str):
             "chart": dataset_charts.lineage_chart(graph),
         },
     )
+
+
+@login_required
+def dataset_diff(request, slug: str, name: str):
+    dataset = _call(selectors.dataset_get, user=request.user, project_slug=slug, name=name)
+    versions = list(selectors.version_list(dataset=dataset)[:200])
+    base_ref, other_ref = request.GET.get("base", ""), request.GET.get("other", "")
+    result, error = None, ""
+    if base_ref and other_ref:
+        try:
+            base = selectors.version_get(dataset=dataset, ref=base_ref)
+            other = selectors.version_get(dataset=dataset, ref=other_ref)
+            result = diff.version_diff(base, other)
+        except (ApplicationError, reader.PartMissing) as exc:
+            error = getattr(exc, "message", str(exc))
+    context = {
+        "dataset": dataset,
+        "project": dataset.project,
+        "versions": versions,
+        "base": base_ref,
+        "other": other_ref,
+        "result": result,
+        "columns": sorted((result or {}).get("columns", {}).items()),
+        "error": error,
+    }
+    return render(request, "frontend/datasets/diff.html", context)

@@ -34,10 +34,10 @@ mlflow.sklearn.log_model(clf, name="model", registered_model_name="pumps/pump-al
 """
 
 
-def pump_csv(path, rows=400):
+def pump_csv(path, rows=400, warmer=0):
     lines = ["site,temp,vibration,alarm"]
     for i in range(rows):
-        temp, vibration = 20 + (i * 7) % 30, (i * 13) % 10 / 10
+        temp, vibration = 20 + warmer + (i * 7) % 30, (i * 13) % 10 / 10
         lines.append(f"{['north', 'south', 'east'][i % 3]},{temp},{vibration},{int(temp > 40)}")
     path.write_text("\n".join(lines) + "\n")
     return path
@@ -126,6 +126,17 @@ def test_upload_profile_train_deploy_and_follow_the_lineage(
 
     page.goto(f"{live_asgi}/runs/{job.run_id}/")
     assert f"pump-readings@{version.digest[:12]}" in page.inner_text("#datasets")
+    # A second upload with hotter pumps: the comparison shows what moved.
+    hotter = pump_csv(tmp_path / "hotter.csv", warmer=10)
+    second, _ = dataset_services.version_from_upload(
+        project=project, name="pump-readings", path=hotter, filename="hotter.csv", user=owner
+    )
+    page.goto(f"{live_asgi}/data/datasets/pumps/pump-readings/")
+    page.click("#diff-link")
+    page.wait_for_selector("#diff-columns")
+    assert "shifted" in page.inner_text("#diff-columns") and second.digest[:12] in page.url
+    page.screenshot(path=str(shot_dir / "dataset-diff.png"), full_page=True)
+
     page.goto(f"{live_asgi}/data/datasets/")
     assert "pump-readings" in page.inner_text("#datasets-pumps")
     page.screenshot(path=str(shot_dir / "datasets-list.png"), full_page=True)
