@@ -15,6 +15,7 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
+import pyarrow.json as pajson
 import pyarrow.parquet as pq
 
 from data.archive import LocalArchiveStore
@@ -22,6 +23,7 @@ from data.datasets import storage
 from data.models import DataFile, DatasetVersion, Segment
 
 SEGMENT_BATCH_LINES = 50_000
+SEGMENT_BLOCK_BYTES = 16 * 1024 * 1024
 
 
 class PartMissing(Exception):
@@ -78,6 +80,39 @@ def _file_batches(path: Path, start: int, stop: int) -> Iterator[pa.RecordBatch]
 
 
 def _segment_batches(path: Path, start: int, stop: int) -> Iterator[pa.RecordBatch]:
+    """Arrow's JSON reader parses the segment in blocks (C++, no Python object per
+    record); a segment whose records change shape between blocks (a new key, a number
+    turned text) goes on from that block with the per-record reader."""
+    offset = 0
+    try:
+        reader = pajson.open_json(path, read_options=pajson.ReadOptions(block_size=SEGMENT_BLOCK_BYTES))
+        for batch in reader:
+            lo, hi = max(start - offset, 0), min(stop - offset, batch.num_rows)
+            if hi > lo:
+                yield _flatten(batch.slice(lo, hi - lo))
+            offset += batch.num_rows
+            if offset >= stop:
+                return
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, KeyError):
+        pass
+    yield from _python_segment_batches(path, max(start, offset), stop)
+
+
+def _flatten(batch: pa.RecordBatch) -> pa.RecordBatch:
+    records = batch.column("r")
+    if pa.types.is_struct(records.type):
+        names = [records.type.field(i).name for i in range(records.type.num_fields)]
+        arrays = [records.field(i) for i in range(records.type.num_fields)]
+        if records.null_count:  # a null record: every column null in that row
+            arrays = [pc.if_else(records.is_valid(), a, pa.nulls(len(a), a.type)) for a in arrays]
+    else:
+        names, arrays = ["value"], [records]
+    seq = batch.column("seq").cast(pa.int64())
+    at = batch.column("t").cast(pa.int64()).cast(pa.timestamp("ms", tz="UTC"))
+    return pa.RecordBatch.from_arrays([*arrays, seq, at], names=[*names, "_seq", "_ingested_at"])
+
+
+def _python_segment_batches(path: Path, start: int, stop: int) -> Iterator[pa.RecordBatch]:
     lines: list[bytes] = []
     with open(path, "rb") as handle:
         for index, line in enumerate(handle):

@@ -396,3 +396,14 @@ def test_a_diff_shows_schema_changes_row_counts_and_the_columns_that_shifted(tea
     assert result["columns"]["shifted"]["metric"] == "psi" and result["columns"]["site"]["metric"] == "js"
     unprofiled = client.get(f"/api/v1/projects/{slug}/datasets/sensors/versions/{ids[1]}/diff/?against={ids[0]}")
     assert unprofiled.status_code == 409
+
+
+def test_a_segment_whose_records_change_type_is_read_with_the_column_as_text(team, archived_stream):
+    project = team["project"]
+    archived_stream(project, "mixed", [(T0, [{"a": 1, "n": 1}, {"a": "x", "n": 2}, {"a": None, "n": 3}])])
+    version, _ = services.version_from_stream(project=project, name="m", stream=project.streams.get(), user=None)
+    data = client_for(team["viewer"]).get(
+        f"/api/v1/projects/{project.slug}/datasets/m/versions/{version.digest}/data?format=parquet"
+    )
+    table = pq.read_table(io.BytesIO(b"".join(data.streaming_content)))
+    assert table.column("a").to_pylist() == ["1", "x", None] and table.column("n").to_pylist() == [1, 2, 3]
