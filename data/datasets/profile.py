@@ -41,15 +41,18 @@ class _Column:
     def __init__(self, field: pa.Field) -> None:
         self.name, self.type, self.kind = field.name, field.type, _kind(field.type)
         self.count = self.nulls = 0
-        self.distinct: set | None = set()
+        self.distinct: pa.Array | None = None
+        self.distinct_overflow = self.kind == "other"
         self.total = self.total_sq = 0.0
         self.low: Any = None
         self.high: Any = None
         self.categories: Counter = Counter()
         self.categories_exact = True
-        self.sample: list = []
+        self.samples: list[pa.Array] = []
 
     def add(self, column: pa.Array, keep: np.ndarray | None) -> None:
+        if pa.types.is_dictionary(column.type):  # batches may carry different dictionaries
+            column = column.cast(column.type.value_type)
         self.nulls += column.null_count
         valid = pc.drop_null(column)
         self.count += len(valid)
@@ -65,15 +68,23 @@ class _Column:
             self.low = _min(self.low, bounds["min"].as_py())
             self.high = _max(self.high, bounds["max"].as_py())
         if keep is not None and self.kind in ("numeric", "categorical", "boolean"):
-            self.sample.extend(column.filter(pa.array(keep)).to_pylist())
+            self.samples.append(column.filter(pa.array(keep)))
 
     def _add_distinct(self, valid: pa.Array) -> None:
-        if self.distinct is None or self.kind == "other":
-            self.distinct = None
+        """The distinct values so far, kept as one Arrow array (the union is computed in
+        C++); past DISTINCT_CAP the count is given up as "many"."""
+        if self.distinct_overflow:
             return
-        self.distinct.update(pc.unique(valid).to_pylist())
-        if len(self.distinct) > DISTINCT_CAP:
-            self.distinct = None
+        found = pc.unique(valid)
+        if self.distinct is not None:
+            found = pc.unique(pa.concat_arrays([self.distinct, found.cast(self.distinct.type)]))
+        self.distinct = found
+        if len(found) > DISTINCT_CAP:
+            self.distinct, self.distinct_overflow = None, True
+
+    @property
+    def sample(self) -> list:
+        return pa.concat_arrays(self.samples).to_pylist() if self.samples else []
 
     def _add_numeric(self, valid: pa.Array) -> None:
         values = valid.cast(pa.float64())
@@ -98,7 +109,7 @@ class _Column:
             "kind": self.kind,
             "count": self.count,
             "nulls": self.nulls,
-            "distinct": len(self.distinct) if self.distinct is not None else None,
+            "distinct": None if self.distinct_overflow else len(self.distinct) if self.distinct is not None else 0,
         }
         if self.kind == "numeric" and self.count:
             out.update(self._numeric_result())
@@ -114,7 +125,8 @@ class _Column:
         mean = self.total / self.count
         variance = max(self.total_sq / self.count - mean * mean, 0.0)
         out: dict[str, Any] = {"min": self.low, "max": self.high, "mean": mean, "std": variance**0.5}
-        sample = np.asarray([v for v in self.sample if v is not None], dtype=float)
+        merged = pc.drop_null(pa.concat_arrays(self.samples)) if self.samples else pa.array([], pa.float64())
+        sample = merged.cast(pa.float64()).to_numpy(zero_copy_only=False)
         if len(sample):
             out["quantiles"] = {
                 str(q): float(x) for q, x in zip(QUANTILES, np.quantile(sample, QUANTILES), strict=True)
@@ -147,11 +159,11 @@ def profile_version(version: DatasetVersion) -> tuple[dict[str, Any], dict]:
         rows += batch.num_rows
         batches += 1
     results = [c.result() for c in columns]
-    sampled = {c.name: c.sample for c in columns if c.sample}
+    sampled = {c.name: c.sample for c in columns if c.samples}
     profile = {
         "rows": rows,
         "columns": results,
-        "sample_rows": int(max((len(s) for s in sampled.values()), default=0)),
+        "sample_rows": int(max((len(v) for v in sampled.values()), default=0)),
         "batches": batches,
         "reference": monitoring.reference_capture(sampled),
     }
