@@ -13,7 +13,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from data.datasets import reader
+from data.datasets import reader, storage
 from data.models import DatasetVersion
 from deployments import monitoring
 
@@ -68,7 +68,8 @@ class _Column:
             self.low = _min(self.low, bounds["min"].as_py())
             self.high = _max(self.high, bounds["max"].as_py())
         if keep is not None and self.kind in ("numeric", "categorical", "boolean"):
-            self.samples.append(column.filter(pa.array(keep)))
+            picked = column.filter(pa.array(keep))
+            self.samples.append(picked.cast(pa.float64()) if self.kind == "numeric" else picked)
 
     def _add_distinct(self, valid: pa.Array) -> None:
         """The distinct values so far, kept as one Arrow array (the union is computed in
@@ -77,7 +78,11 @@ class _Column:
             return
         found = pc.unique(valid)
         if self.distinct is not None:
-            found = pc.unique(pa.concat_arrays([self.distinct, found.cast(self.distinct.type)]))
+            try:
+                found = pc.unique(pa.concat_arrays([self.distinct.cast(found.type), found]))
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):  # types that do not mix
+                self.distinct, self.distinct_overflow = None, True
+                return
         self.distinct = found
         if len(found) > DISTINCT_CAP:
             self.distinct, self.distinct_overflow = None, True
@@ -145,26 +150,90 @@ def _max(a, b):
 
 
 def profile_version(version: DatasetVersion) -> tuple[dict[str, Any], dict]:
-    """(profile, schema record) of the version, streaming over its batches."""
-    raw = reader.stored_raw_schema(version)
+    """(profile, schema record) of the version, streaming over its batches. A version
+    whose schema is not known yet (archive segments) is profiled in the same single
+    pass that learns its schema."""
+    known = storage.schema_from_json(version.schema)
+    if known is None and not version.manifest.get("filter"):
+        return _profile_learning_schema(version)
+    raw = known or reader.stored_raw_schema(version)
     schema = reader.version_schema(version, raw)
     columns = [_Column(field) for field in schema]
-    rate = min(1.0, SAMPLE_ROWS / max(version.rows, 1))
-    rng = np.random.default_rng(20)
+    sampler = _Sampler(version.rows)
     rows = batches = 0
     for batch in reader.iter_batches(version, raw):
-        keep = rng.random(batch.num_rows) < rate if rate < 1.0 else np.ones(batch.num_rows, dtype=bool)
+        keep = sampler.keep(batch.num_rows)
         for index, column in enumerate(columns):
             column.add(batch.column(index), keep)
         rows += batch.num_rows
         batches += 1
+    return _assemble(columns, rows, batches), reader.schema_record(raw, version.manifest.get("columns"))
+
+
+class _Sampler:
+    """A uniform Bernoulli row sample of about SAMPLE_ROWS rows, with a fixed seed."""
+
+    def __init__(self, rows: int) -> None:
+        self.rate = min(1.0, SAMPLE_ROWS / max(rows, 1))
+        self.rng = np.random.default_rng(20)
+
+    def keep(self, n: int) -> np.ndarray:
+        return self.rng.random(n) < self.rate if self.rate < 1.0 else np.ones(n, dtype=bool)
+
+
+def _profile_learning_schema(version: DatasetVersion) -> tuple[dict[str, Any], dict]:
+    wanted = version.manifest.get("columns")
+    columns: dict[str, _Column] = {}
+    schemas: list[pa.Schema] = []
+    sampler = _Sampler(version.rows)
+    rows = batches = 0
+    for part in version.manifest["parts"]:
+        for batch in reader.part_batches(part):
+            schemas.append(batch.schema)
+            keep = sampler.keep(batch.num_rows)
+            for field in batch.schema:
+                if wanted and field.name not in wanted:
+                    continue
+                column = _column_for(columns, field)
+                column.add(batch.column(field.name), keep)
+            rows += batch.num_rows
+            batches += 1
+    raw = pa.unify_schemas(schemas, promote_options="permissive")
+    order = wanted or raw.names
+    ordered = []
+    for name in order:
+        column = columns.get(name) or _Column(raw.field(name))
+        column.type = raw.field(name).type
+        column.nulls += rows - column.count - column.nulls  # rows whose records lack the key
+        ordered.append(column)
+    return _assemble(ordered, rows, batches), reader.schema_record(raw, wanted)
+
+
+def _column_for(columns: dict[str, "_Column"], field: pa.Field) -> "_Column":
+    """The accumulator of a column, whose type may firm up (all-null first) or change
+    kind between segments (then only counts are kept)."""
+    column = columns.get(field.name)
+    kind = _kind(field.type)
+    if column is None:
+        column = columns[field.name] = _Column(field)
+    elif column.kind != kind and not pa.types.is_null(field.type):
+        if column.count == 0:
+            fresh = _Column(field)
+            fresh.nulls = column.nulls
+            column = columns[field.name] = fresh
+        elif {column.kind, kind} != {"numeric"}:
+            column.kind, column.samples = "other", []
+            column.distinct, column.distinct_overflow = None, True
+    return column
+
+
+def _assemble(columns: list["_Column"], rows: int, batches: int) -> dict[str, Any]:
     results = [c.result() for c in columns]
-    sampled = {c.name: c.sample for c in columns if c.samples}
-    profile = {
+    sampled = {c.name: c.sample for c in columns if c.samples and c.kind != "other"}
+    return {
         "rows": rows,
         "columns": results,
         "sample_rows": int(max((len(v) for v in sampled.values()), default=0)),
         "batches": batches,
         "reference": monitoring.reference_capture(sampled),
     }
-    return profile, reader.schema_record(raw, version.manifest.get("columns"))
