@@ -19,7 +19,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from data.datasets import diff, lineage, reader, selectors, services
-from data.models import Stream, VersionSource, VersionStatus
+from data.models import Stream, VersionStatus
 from mlplatform.errors import ApplicationError, InvalidState, NotFound
 from mlplatform.roles import Role
 from projects.selectors import project_get
@@ -163,11 +163,10 @@ class VersionListApi(APIView):
         data.is_valid(raise_exception=True)
         values = data.validated_data
         if values.get("manifest"):
-            dataset = services.dataset_get_or_create(project=project, name=name, user=request.user)
-            version, created = services.version_create(
-                dataset=dataset,
+            version, created = services.version_from_manifest(
+                project=project,
+                name=name,
                 manifest=values["manifest"],
-                source=VersionSource.JOB,
                 user=request.user,
                 description=values["description"],
             )

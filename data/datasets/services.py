@@ -208,6 +208,30 @@ def version_from_upload(
         )
 
 
+def version_from_manifest(
+    *, project: Project, name: str, manifest: dict[str, Any], user: User | None, description: str = ""
+) -> tuple[DatasetVersion, bool]:
+    """A version from an explicit manifest (a job's output, a hand-made selection). Its
+    parts must already belong to the project: segments of its streams, files of its
+    versions. Content stored for another project is "not stored" here, as if unknown."""
+    mf.validate(manifest)
+    foreign = [p["sha256"][:12] for p in manifest["parts"] if not _part_in_project(project, p)]
+    if foreign:
+        raise ValidationFailed(f"The manifest names parts that are not stored: {', '.join(foreign[:3])}.")
+    with transaction.atomic():
+        dataset = dataset_get_or_create(project=project, name=name, user=user)
+        return version_create(
+            dataset=dataset, manifest=manifest, source=VersionSource.JOB, user=user, description=description
+        )
+
+
+def _part_in_project(project: Project, part: dict[str, Any]) -> bool:
+    if part["kind"] == "segment":
+        return Segment.objects.filter(sha256=part["sha256"], stream__project=project).exists()
+    manifests = DatasetVersion.objects.filter(dataset__project=project).values_list("manifest", flat=True)
+    return any(p["sha256"] == part["sha256"] for m in manifests.iterator() for p in m["parts"])
+
+
 def version_from_stream(
     *,
     project: Project,

@@ -407,3 +407,15 @@ def test_a_segment_whose_records_change_type_is_read_with_the_column_as_text(tea
     )
     table = pq.read_table(io.BytesIO(b"".join(data.streaming_content)))
     assert table.column("a").to_pylist() == ["1", "x", None] and table.column("n").to_pylist() == [1, 2, 3]
+
+
+def test_a_manifest_cannot_name_content_stored_for_another_project(team):
+    slug = team["project"].slug
+    body = upload(client_for(team["scientist"]), slug, "pumps", CSV).json()
+    part = DatasetVersion.objects.get(digest=body["id"]).manifest["parts"][0]
+    other = make_project(owner=team["outsider"])
+    r = client_for(team["outsider"]).post(
+        f"/api/v1/projects/{other.slug}/datasets/stolen/versions/", {"manifest": mf.build([part])}, format="json"
+    )
+    assert r.status_code == 400 and "not stored" in r.json()["error"]["message"]
+    assert not Dataset.objects.filter(project=other).exists()
