@@ -30,3 +30,16 @@ def dataset_version_profile_task(version_id: int) -> None:
         )
         return
     services.version_profile_save(version_id=version_id, profile=result, schema=schema)
+
+
+@shared_task(name="data.dataset_files_sweep_task", ignore_result=True, soft_time_limit=600)
+def dataset_files_sweep_task(dry_run: bool = False) -> dict:
+    """Periodic: removes uploaded files that no version names (see data.datasets.gc)."""
+    from data.datasets import gc
+
+    report = gc.files_sweep(dry_run=dry_run)
+    if report.unreferenced:
+        logger.info(
+            "dataset files sweep (dry_run=%s): %d files, %d bytes", dry_run, len(report.unreferenced), report.bytes
+        )
+    return report.as_dict()

@@ -419,3 +419,30 @@ def test_a_manifest_cannot_name_content_stored_for_another_project(team):
     )
     assert r.status_code == 400 and "not stored" in r.json()["error"]["message"]
     assert not Dataset.objects.filter(project=other).exists()
+
+
+# --- garbage collection ---------------------------------------------------------------------------
+
+
+def test_the_sweep_removes_only_files_no_version_names_after_a_dry_run(team, django_capture_on_commit_callbacks):
+    from data.datasets import gc
+
+    client, slug = client_for(team["scientist"]), team["project"].slug
+    kept = upload(client, slug, "kept", CSV).json()
+    gone = upload(client, slug, "gone", CSV + b"Z,1.0,ok\n").json()
+    client_for(team["owner"]).delete(f"/api/v1/projects/{slug}/datasets/gone/")
+    later = dt.datetime.now(tz=dt.UTC) + gc.GRACE * 2
+    orphan = DataFile.objects.exclude(
+        sha256=DatasetVersion.objects.get(digest=kept["id"]).manifest["parts"][0]["sha256"]
+    ).get()
+    path = storage.file_path(orphan.path)
+
+    assert gc.files_sweep(dry_run=True).unreferenced == []  # within the grace period
+    dry = gc.files_sweep(dry_run=True, now=later)
+    assert dry.unreferenced == [orphan.sha256] and path.exists() and DataFile.objects.count() == 2
+    with django_capture_on_commit_callbacks(execute=True):
+        real = gc.files_sweep(dry_run=False, now=later)
+    assert real.unreferenced == [orphan.sha256] and not path.exists()
+    assert DataFile.objects.count() == 1 and AuditEvent.objects.filter(action="data_file.sweep").exists()
+    data = client.get(f"/api/v1/projects/{slug}/datasets/kept/versions/{kept['id']}/data?format=csv")
+    assert data.status_code == 200 and gone["id"] != kept["id"]
