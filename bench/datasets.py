@@ -136,6 +136,7 @@ def upload_table(rows: int) -> dict:
     pq.write_table(pa.table(columns), path)
     started = time.perf_counter()
     version, _ = services.version_from_upload(project=project, name="table", path=path, filename="t.parquet", user=None)
+    path.unlink()
     return {"seconds": time.perf_counter() - started, "rows": version.rows, "version_id": version.pk}
 
 
