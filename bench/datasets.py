@@ -22,6 +22,7 @@ import time
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_DEBUG", "1")
+OWN_DIR = "MLP_DATA_DIR" not in os.environ
 os.environ.setdefault("MLP_DATA_DIR", tempfile.mkdtemp(prefix="mlp-bench-datasets-"))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mlplatform.settings")
 os.environ.setdefault("MLP_LOG_LEVEL", "WARNING")
@@ -179,6 +180,10 @@ def main() -> None:
     print(f"upload of a {up['rows']} x 20 Parquet table (converted, hashed): {up['seconds']:.1f} s")
     prof = child("profile", str(up["version_id"]))
     print(f"profile of it: {prof['seconds']:.1f} s, peak RSS {prof['peak_rss_mb']:.0f} MB")
+    if OWN_DIR:  # the archive of a full run is about 1 GB
+        import shutil
+
+        shutil.rmtree(os.environ["MLP_DATA_DIR"], ignore_errors=True)
 
 
 if __name__ == "__main__":
