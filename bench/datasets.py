@@ -23,7 +23,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_DEBUG", "1")
 OWN_DIR = "MLP_DATA_DIR" not in os.environ
-os.environ.setdefault("MLP_DATA_DIR", tempfile.mkdtemp(prefix="mlp-bench-datasets-"))
+if OWN_DIR:
+    os.environ["MLP_DATA_DIR"] = tempfile.mkdtemp(prefix="mlp-bench-datasets-")
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mlplatform.settings")
 os.environ.setdefault("MLP_LOG_LEVEL", "WARNING")
 
