@@ -6,7 +6,7 @@ DATA_DIR ?= var
 SECRET_FILE := $(DATA_DIR)/secret_key
 PIP := $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: run test lint format demo lock image clean
+.PHONY: run test lint format demo lock image clean bwrap
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,12 +25,23 @@ $(SECRET_FILE):
 	@mkdir -p $(DATA_DIR)
 	@$(PYTHON) -c "import secrets; print(secrets.token_urlsafe(50))" > $@
 
-run: $(VENV)/.deps $(SECRET_FILE)
+# Local jobs run confined by bubblewrap (jobs/executors/sandbox.py): found, or installed
+# with apt-get when root. Without it only admins' local jobs run (unconfined, warned).
+bwrap:
+	@command -v bwrap >/dev/null 2>&1 || { \
+	    if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	        echo "installing bubblewrap for local jobs"; apt-get update -qq && \
+	        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap >/dev/null; \
+	    else \
+	        echo "bwrap not found: install bubblewrap (apt-get install bubblewrap); until then only admins' local jobs run, unconfined"; \
+	    fi; }
+
+run: $(VENV)/.deps $(SECRET_FILE) bwrap
 	DJANGO_SECRET_KEY=$$(cat $(SECRET_FILE)) $(BIN)/python manage.py migrate --noinput
 	DJANGO_SECRET_KEY=$$(cat $(SECRET_FILE)) $(BIN)/python manage.py seed_demo
 	DJANGO_SECRET_KEY=$$(cat $(SECRET_FILE)) $(BIN)/python manage.py runplatform --host 127.0.0.1 --port 8000
 
-test: $(VENV)/.dev-deps
+test: $(VENV)/.dev-deps bwrap
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.dev-deps

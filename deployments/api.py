@@ -25,6 +25,10 @@ class RevisionOut(serializers.Serializer):
     model_version = serializers.IntegerField(source="model_version_number", allow_null=True)
     status = serializers.CharField()
     status_reason = serializers.CharField()
+    loader = serializers.CharField(
+        help_text="Which loader serves it: sklearn-fast, sklearn, xgboost-native, lightgbm-native or pyfunc; "
+        "empty until a serving process has loaded it."
+    )
     trusted = serializers.BooleanField()
     offline_metric = serializers.FloatField(allow_null=True)
     created_at = serializers.DateTimeField()
@@ -47,6 +51,7 @@ class EndpointOut(serializers.Serializer):
     auto_rollback = serializers.BooleanField()
     auto_promote = serializers.BooleanField()
     auto_canary = serializers.BooleanField()
+    fast_path = serializers.BooleanField()
     policy = serializers.JSONField()
     created_at = serializers.DateTimeField()
 
@@ -70,6 +75,9 @@ class EndpointUpdateIn(serializers.Serializer):
     auto_rollback = serializers.BooleanField(required=False)
     auto_promote = serializers.BooleanField(required=False)
     auto_canary = serializers.BooleanField(required=False)
+    fast_path = serializers.BooleanField(
+        required=False, help_text="false: serve every revision through its flavor's own predict or mlflow.pyfunc."
+    )
     policy = serializers.JSONField(required=False)
 
 

@@ -21,6 +21,7 @@ class EndpointDashboardConsumer(LiveConsumer):
             self.endpoint = selectors.endpoint_get(user=user, slug=self.scope["url_route"]["kwargs"]["slug"])
         except ApplicationError:
             return None
+        self.project_ids = {self.endpoint.project_id}
         return [endpoint_group(self.endpoint)]
 
     async def on_joined(self, user) -> None:

@@ -67,6 +67,11 @@ class Endpoint(models.Model):
     auto_rollback = models.BooleanField(default=True)
     auto_promote = models.BooleanField(default=True)
     auto_canary = models.BooleanField(default=False)
+    fast_path = models.BooleanField(
+        default=True,
+        help_text="Serve sklearn forests, XGBoost and LightGBM boosters without MLflow's pyfunc wrapper "
+        "(checked against the model's own predict at load time).",
+    )
     policy = models.JSONField(default=default_policy)
     # When the challenger first crossed a rollback limit, and which; cleared when it
     # is back within limits. The rollback waits `breach_seconds` from here.
@@ -107,6 +112,9 @@ class Revision(models.Model):
     trusted = models.BooleanField(default=False, help_text="Pickle-based flavors load only when an owner trusts them.")
     status = models.CharField(max_length=20, choices=RevisionStatus.choices, default=RevisionStatus.DEPLOYING)
     status_reason = models.TextField(blank=True)
+    # Which loader serves it (deployments.serving.loader.LOADERS), as the serving
+    # processes last reported; empty until one has loaded it.
+    loader = models.CharField(max_length=30, blank=True)
     reference = models.JSONField(default=dict, blank=True, help_text="Training reference per feature, for drift.")
     reference_source = models.CharField(
         max_length=200, blank=True, help_text="Where the drift reference came from (training data, sample, burn-in)."

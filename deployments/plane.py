@@ -23,18 +23,19 @@ from deployments.serving.predlog import DrainerProcess, Spool
 SERVABLE = {RevisionStatus.DEPLOYING, RevisionStatus.READY}
 
 
-def _revision_spec(revision: Revision | None) -> RevisionSpec | None:
+def _revision_spec(revision: Revision | None, *, fast_path: bool) -> RevisionSpec | None:
     if revision is None or revision.status not in SERVABLE:
         return None
-    return RevisionSpec(id=revision.pk, model_dir=revision.model_dir, trusted=revision.trusted)
+    return RevisionSpec(id=revision.pk, model_dir=revision.model_dir, trusted=revision.trusted, fast_path=fast_path)
 
 
 def endpoint_spec(endpoint: Endpoint) -> EndpointSpec:
+    fast_path = endpoint.fast_path and settings.SERVING_FAST_PATH
     return EndpointSpec(
         id=endpoint.pk,
         slug=endpoint.slug,
-        champion=_revision_spec(endpoint.champion),
-        challenger=_revision_spec(endpoint.challenger),
+        champion=_revision_spec(endpoint.champion, fast_path=fast_path),
+        challenger=_revision_spec(endpoint.challenger, fast_path=fast_path),
         mode=endpoint.challenger_mode,
         traffic=endpoint.traffic,
         public=endpoint.public,
@@ -59,11 +60,11 @@ class DatabaseSource:
         endpoints = Endpoint.objects.select_related("champion", "challenger")
         return {e.slug: endpoint_spec(e) for e in endpoints}
 
-    def report(self, *, revision_id: int, loaded: bool, error: str = "") -> None:
+    def report(self, *, revision_id: int, loaded: bool, error: str = "", loader: str = "") -> None:
         from deployments import services
 
         fresh_connection()
-        services.revision_report_load(revision_id=revision_id, loaded=loaded, error=error)
+        services.revision_report_load(revision_id=revision_id, loaded=loaded, error=error, loader=loader)
 
     def heartbeat(self, status: dict) -> None:
         fresh_connection()

@@ -34,9 +34,29 @@ from mlplatform.errors import AlreadyExists, InvalidState, NotFound, PermissionD
 from mlplatform.models import User
 from projects.models import Membership, Project, slug_validator
 
-ENDPOINT_FIELDS = ["name", "slug", "description", "public", "auto_rollback", "auto_promote", "auto_canary", "policy"]
+ENDPOINT_FIELDS = [
+    "name",
+    "slug",
+    "description",
+    "public",
+    "auto_rollback",
+    "auto_promote",
+    "auto_canary",
+    "fast_path",
+    "policy",
+]
 ROUTING_FIELDS = ["champion", "challenger", "challenger_mode", "traffic"]
-EDITABLE = {"name", "description", "public", "auto_rollback", "auto_promote", "auto_canary", "policy", "payload_sample"}
+EDITABLE = {
+    "name",
+    "description",
+    "public",
+    "auto_rollback",
+    "auto_promote",
+    "auto_canary",
+    "fast_path",
+    "policy",
+    "payload_sample",
+}
 MAX_REFERENCE_ROWS = 100_000
 
 
@@ -455,10 +475,15 @@ REVISION_TERMINAL_SAFE = {RevisionStatus.RETIRED, RevisionStatus.ROLLED_BACK, Re
 
 
 @transaction.atomic
-def revision_report_load(*, revision_id: int, loaded: bool, error: str = "") -> Revision | None:
-    """A serving process loaded (or failed to load) a revision. Runs as the system;
-    idempotent, since every serving process reports."""
+def revision_report_load(*, revision_id: int, loaded: bool, error: str = "", loader: str = "") -> Revision | None:
+    """A serving process loaded (or failed to load) a revision, with `loader` (which
+    code path serves it). Runs as the system; idempotent, since every serving
+    process reports, and a ready revision reloaded after its endpoint's fast path
+    was switched reports its new loader."""
     revision = Revision.objects.select_related("endpoint").filter(pk=revision_id).first()
+    if revision is not None and loaded and loader and revision.loader != loader:
+        revision.loader = loader
+        revision.save(update_fields=["loader", "updated_at"])
     if revision is None or revision.status != RevisionStatus.DEPLOYING:
         return revision
     endpoint = Endpoint.objects.select_for_update().get(pk=revision.endpoint_id)

@@ -10,7 +10,7 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from experiments import selectors, selectors_ui
+from experiments import selectors, selectors_ui, series
 from experiments.artifacts_ui import artifact_download, artifact_list
 from experiments.export import runs_csv_response
 from mlplatform.api.pagination import Pagination
@@ -214,6 +214,33 @@ class RunSearchApi(APIView):
         )
 
 
+class ColumnOut(serializers.Serializer):
+    name = serializers.CharField(help_text="metrics.<key> or params.<key>, as the columns parameter takes it.")
+    kind = serializers.CharField()
+    key = serializers.CharField()
+
+
+class ExperimentColumnsApi(APIView):
+    @extend_schema(
+        responses=ColumnOut(many=True),
+        parameters=[
+            OpenApiParameter("q", str, description="Text the key contains (any case); empty lists the first keys."),
+            OpenApiParameter("limit", int, description="At most this many of each kind, 1 to 200 (default 50)."),
+        ],
+        operation_id="experiments_columns_search",
+        description="The experiment's metric and param keys that contain q, in key order: the runs "
+        "table's column chooser searches them as you type.",
+    )
+    def get(self, request, experiment_id: int):
+        columns = selectors_ui.experiment_column_search(
+            user=request.user,
+            experiment_id=experiment_id,
+            contains=request.query_params.get("q", "").strip(),
+            limit=_int_param(request, "limit", 50),
+        )
+        return Response(ColumnOut(columns, many=True).data)
+
+
 class RunExportApi(APIView):
     @extend_schema(
         responses={(200, "text/csv"): OpenApiTypes.STR},
@@ -229,7 +256,7 @@ class RunExportApi(APIView):
 class RunDetailApi(APIView):
     @extend_schema(responses=RunDetailOut, operation_id="runs_retrieve")
     def get(self, request, run_id: str):
-        detail = selectors_ui.run_detail(user=request.user, run_id=run_id)
+        detail = selectors_ui.run_detail(user=request.user, run_id=run_id, histories=False)
         detail.run.cells = {}  # the detail lists every value below instead
         detail.run.display_user = selectors_ui.run_user(detail.run)
         return Response(RunDetailOut(detail).data)
@@ -252,6 +279,54 @@ class MetricHistoryApi(APIView):
                 for _key, value, is_nan, step, ts in points
             ]
         )
+
+
+class SeriesOut(serializers.Serializer):
+    run_id = serializers.CharField()
+    count = serializers.IntegerField(help_text="Points in the step range before downsampling.")
+    sampled = serializers.BooleanField()
+    steps = serializers.SerializerMethodField()
+    timestamps = serializers.SerializerMethodField()
+    values = serializers.SerializerMethodField(help_text="NaN and infinities as null.")
+
+    def get_steps(self, series) -> list[int]:
+        return [p[0] for p in series.points]
+
+    def get_timestamps(self, series) -> list[int]:
+        return [p[1] for p in series.points]
+
+    def get_values(self, series) -> list[float | None]:
+        return [p[2] if math.isfinite(p[2]) else None for p in series.points]
+
+
+class MetricSeriesApi(APIView):
+    @extend_schema(
+        responses=SeriesOut(many=True),
+        parameters=[
+            OpenApiParameter("run_ids", str, many=True, required=True, description="1 to 100 run ids."),
+            OpenApiParameter("key", str, required=True),
+            OpenApiParameter("min_step", int),
+            OpenApiParameter("max_step", int),
+            OpenApiParameter("max_points", int, description="Per run, 40 to 5000 (default 5000)."),
+        ],
+        operation_id="runs_metric_series",
+        description="One metric of several runs for a chart: whole when short, else downsampled in the "
+        "database to each step bucket's first, last, lowest and highest point; a step range gives a "
+        "zoomed window at full resolution up to max_points.",
+    )
+    def get(self, request):
+        def optional(name: str) -> int | None:
+            return _int_param(request, name, None) if request.query_params.get(name) else None
+
+        found = series.series_for_runs(
+            user=request.user,
+            run_ids=[i for value in request.query_params.getlist("run_ids") for i in value.split(",")],
+            key=request.query_params.get("key", ""),
+            min_step=optional("min_step"),
+            max_step=optional("max_step"),
+            max_points=optional("max_points"),
+        )
+        return Response(SeriesOut(found, many=True).data)
 
 
 class ArtifactListApi(APIView):

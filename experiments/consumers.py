@@ -13,4 +13,5 @@ class RunConsumer(LiveConsumer):
             run = selectors.run_get(user=user, run_id=self.scope["url_route"]["kwargs"]["run_id"])
         except ApplicationError:
             return None
+        self.project_ids = {run.experiment.project_id}
         return [events.group_name("run", run.pk)]

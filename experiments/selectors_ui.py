@@ -6,13 +6,12 @@ Permission checks go through experiments.selectors (another project's experiment
 run is NotFound); filters and ordering are the MLflow search language of
 experiments.search, so the search box, the REST API and the MLflow client agree."""
 
-from collections import defaultdict
 from dataclasses import dataclass, field
 import math
 
 from django.db.models import Count, Max, Prefetch, Q, QuerySet
 
-from experiments import search
+from experiments import search, series
 from experiments.models import (
     DatasetInput,
     Experiment,
@@ -82,18 +81,48 @@ class RunsTable:
     param_keys: list[str]
     filter_string: str = ""
     order_by: str = ""
+    # How many distinct keys the experiment has; the lists above may be cut short.
+    metric_key_count: int = 0
+    param_key_count: int = 0
 
     @property
     def pages(self) -> int:
         return max(1, math.ceil(self.total / self.page_size))
 
 
-def _available_keys(experiment: Experiment) -> tuple[list[str], list[str]]:
-    def keys(model) -> list[str]:
-        qs = model.objects.filter(run__experiment=experiment).values_list("key", flat=True)
-        return list(qs.distinct().order_by("key"))
+def _distinct_keys(model, experiment: Experiment, contains: str = "", limit: int | None = None) -> list[str]:
+    qs = model.objects.filter(run__experiment=experiment)
+    if contains:
+        qs = qs.filter(key__icontains=contains)
+    qs = qs.values_list("key", flat=True).distinct().order_by("key")
+    return list(qs[:limit] if limit else qs)
 
-    return keys(LatestMetric), keys(Param)
+
+def _available_keys(experiment: Experiment, limit: int | None = None) -> tuple[list[str], list[str]]:
+    return _distinct_keys(LatestMetric, experiment, limit=limit), _distinct_keys(Param, experiment, limit=limit)
+
+
+def _key_count(model, experiment: Experiment) -> int:
+    return model.objects.filter(run__experiment=experiment).aggregate(n=Count("key", distinct=True))["n"]
+
+
+MAX_KEY_MATCHES = 200
+
+
+def experiment_column_search(
+    *, user: User, experiment_id: str | int, contains: str = "", limit: int = 50
+) -> list[Column]:
+    """Metric and param columns of an experiment whose key contains `contains` (any
+    case), at most `limit` of each kind, in key order: what the column chooser lists as
+    the user types, so a table of 5,000 keys never sends them all."""
+    experiment = experiment_get(user=user, experiment_id=experiment_id)
+    if not 1 <= limit <= MAX_KEY_MATCHES:
+        raise ValidationFailed(f"limit must be between 1 and {MAX_KEY_MATCHES}.")
+    if len(contains) > 250:
+        raise ValidationFailed("The search text is longer than any key (250 characters).")
+    metrics = _distinct_keys(LatestMetric, experiment, contains, limit)
+    params = _distinct_keys(Param, experiment, contains, limit)
+    return [Column("metrics", k) for k in metrics] + [Column("params", k) for k in params]
 
 
 def _default_columns(metric_keys: list[str], param_keys: list[str]) -> list[Column]:
@@ -162,16 +191,19 @@ def runs_table(
     page: int = 1,
     page_size: int = DEFAULT_PAGE_SIZE,
     view_type: str = "ACTIVE_ONLY",
+    all_keys: bool = True,
 ) -> RunsTable:
     """One page of an experiment's runs with the chosen columns. A bad filter, order or
-    column is ValidationFailed with MLflow's message."""
+    column is ValidationFailed with MLflow's message. Without `all_keys` the key lists
+    hold only the default columns' keys, and the counts say how many there are (the
+    page's column chooser searches the rest)."""
     experiment = experiment_get(user=user, experiment_id=experiment_id)
     if not 1 <= page_size <= MAX_PAGE_SIZE:
         raise ValidationFailed(f"page_size must be between 1 and {MAX_PAGE_SIZE}.")
     if page < 1:
         raise ValidationFailed("page must be 1 or more.")
     qs = _filtered_runs(experiment, filter_string.strip(), order_by.strip(), view_type)
-    metric_keys, param_keys = _available_keys(experiment)
+    metric_keys, param_keys = _available_keys(experiment, None if all_keys else DEFAULT_COLUMNS_PER_KIND)
     chosen = parse_columns(columns) or _default_columns(metric_keys, param_keys)
     total = qs.count()
     offset = (page - 1) * page_size
@@ -187,6 +219,8 @@ def runs_table(
         param_keys=param_keys,
         filter_string=filter_string,
         order_by=order_by,
+        metric_key_count=len(metric_keys) if all_keys else _key_count(LatestMetric, experiment),
+        param_key_count=len(param_keys) if all_keys else _key_count(Param, experiment),
     )
 
 
@@ -208,6 +242,7 @@ def runs_for_export(
         columns=columns,
         page_size=1,
         view_type=view_type,
+        all_keys=False,
     )
     qs = _filtered_runs(table.experiment, filter_string.strip(), order_by.strip(), view_type)
     runs: list[Run] = []
@@ -249,21 +284,17 @@ class RunDetail:
     datasets: list[DatasetInput]
     children: list[Run]
     histories: dict[str, list[tuple[int, int, float]]] = field(default_factory=dict)
+    # Points of each metric before downsampling: a chart knows it may fetch more on zoom.
+    history_counts: dict[str, int] = field(default_factory=dict)
 
 
-MAX_POINTS_PER_SERIES = 2000
+MAX_CHARTS = 30
 
 
-def downsample(points: list, limit: int = MAX_POINTS_PER_SERIES) -> list:
-    """Evenly spaced points, always keeping the first and last: a chart of 100,000 steps
-    draws as fast as one of 2,000 and keeps its shape."""
-    if len(points) <= limit:
-        return points
-    stride = (len(points) - 1) / (limit - 1)
-    return [points[round(i * stride)] for i in range(limit)]
-
-
-def run_detail(*, user: User, run_id: str) -> RunDetail:
+def run_detail(*, user: User, run_id: str, histories: bool = True) -> RunDetail:
+    """The run with everything logged to it; `histories` adds the chart series of its
+    first MAX_CHARTS metrics (by key) that have more than one point, downsampled (see
+    experiments.series)."""
     run = Run.objects.select_related("experiment__project", "parent_run", "user").filter(pk=str(run_id)[:32]).first()
     if run is None or len(str(run_id)) > 32:
         raise NotFound(f"Run with id={run_id} not found")
@@ -271,6 +302,7 @@ def run_detail(*, user: User, run_id: str) -> RunDetail:
         check_role(user=user, project=run.experiment.project, min_role=Role.VIEWER)
     except NotFound:
         raise NotFound(f"Run with id={run_id} not found")
+    found = series.metric_series(run_ids=[run.pk], max_curves=MAX_CHARTS).get(run.pk, {}) if histories else {}
     return RunDetail(
         run=run,
         params=list(Param.objects.filter(run=run).order_by("key")),
@@ -278,23 +310,20 @@ def run_detail(*, user: User, run_id: str) -> RunDetail:
         metrics=list(LatestMetric.objects.filter(run=run).order_by("key")),
         datasets=list(DatasetInput.objects.filter(run=run).select_related("dataset").order_by("pk")),
         children=list(Run.objects.filter(parent_run=run).order_by("-start_time")[:200]),
-        histories=metric_histories(run_ids=[run.pk]).get(run.pk, {}),
+        histories={k: s.points for k, s in found.items()},
+        history_counts={k: s.count for k, s in found.items()},
     )
 
 
-def metric_histories(*, run_ids: list[str], keys: list[str] | None = None) -> dict[str, dict[str, list]]:
-    """{run_id: {key: [(step, timestamp, value), ...]}} in step order, downsampled; one
-    query for any number of runs. NaN points are kept as NaN. Callers checked access."""
-    qs = Metric.objects.filter(run_id__in=run_ids)
-    if keys is not None:
-        qs = qs.filter(key__in=keys)
-    rows = qs.order_by("run_id", "key", "step", "timestamp").values_list(
-        "run_id", "key", "step", "timestamp", "value", "is_nan"
-    )
-    out: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
-    for run_id, key, step, ts, value, is_nan in rows.iterator(chunk_size=5000):
-        out[run_id][key].append((step, ts, math.nan if is_nan else value))
-    return {r: {k: downsample(v) for k, v in series.items()} for r, series in out.items()}
+def metric_histories(
+    *, run_ids: list[str], keys: list[str] | None = None, max_points: int = series.MAX_POINTS
+) -> dict[str, dict[str, list]]:
+    """{run_id: {key: [(step, timestamp, value), ...]}} in step order, each at most
+    `max_points` long, downsampled in the database keeping every bucket's first, last,
+    lowest and highest point (experiments.series). NaN points are kept as NaN in series
+    short enough to come whole. Callers checked access."""
+    found = series.metric_series(run_ids=run_ids, keys=keys, max_points=max_points)
+    return {r: {k: s.points for k, s in by_key.items()} for r, by_key in found.items()}
 
 
 def metric_keys_by_points(*, run_ids: list[str]) -> list[str]:

@@ -15,6 +15,7 @@ class BoardConsumer(LiveConsumer):
             self.board = selectors.board_get(user=user, board_id=board_id)
         except ApplicationError:
             return None  # not a participant, or no such board: refuse alike
+        self.project_ids = {self.board.project_id}
         return [services.boards.board_group(self.board.pk)]
 
     async def on_joined(self, user) -> None:

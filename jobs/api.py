@@ -61,15 +61,15 @@ class JobOut(serializers.Serializer):
         return {"cpus": job.cpus, "memory_mb": job.memory_mb, "gpus": job.gpus, "timeout_seconds": job.timeout_seconds}
 
 
-class JobIn(serializers.Serializer):
-    project = serializers.CharField(max_length=50)
+class JobSpecIn(serializers.Serializer):
+    """What a submission sets, and all a rerun may change."""
+
     name = serializers.CharField(max_length=200, required=False, allow_blank=True)
     experiment_name = serializers.CharField(max_length=200, required=False, default="Default")
     executor = serializers.CharField(max_length=10, required=False, default="local")
     image = serializers.CharField(max_length=255, required=False, allow_blank=True, allow_null=True)
     command = serializers.JSONField(required=False, help_text='Argument list, e.g. ["python", "train.py"].')
     script = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
-    bundle = serializers.FileField(required=False, help_text="A zip or tar of the code (multipart).")
     params = serializers.JSONField(required=False)
     env = serializers.JSONField(required=False)
     secret_env = serializers.JSONField(required=False)
@@ -79,8 +79,37 @@ class JobIn(serializers.Serializer):
     max_retries = serializers.IntegerField(required=False, default=1, min_value=0, max_value=5)
 
 
+class JobIn(JobSpecIn):
+    project = serializers.CharField(max_length=50)
+    bundle = serializers.FileField(required=False, help_text="A zip or tar of the code (multipart).")
+
+
 class RerunIn(serializers.Serializer):
-    changes = serializers.JSONField(required=False, help_text="Any submit field to change, e.g. params.")
+    changes = serializers.JSONField(
+        required=False,
+        help_text="Submit fields to change (params and resources are merged), e.g. "
+        '{"params": {"lr": 0.1}}. Secret values are kept only while the code, command, image '
+        "and env stay the same, or for the secrets you entered yourself; give secret_env to enter them.",
+    )
+
+
+def rerun_changes(raw: object) -> dict:
+    """`changes` checked as a submission's fields are (JobSpecIn); any other key (project,
+    user, sweep, dispatch...) is refused rather than passed on."""
+    if raw in (None, ""):
+        return {}
+    if not isinstance(raw, dict):
+        raise ValidationFailed("changes must be an object of submit fields.")
+    allowed = JobSpecIn().fields
+    unknown = sorted(set(raw) - set(allowed))
+    if unknown:
+        raise ValidationFailed(
+            f"changes: {', '.join(unknown)} cannot be changed in a rerun; allowed: {', '.join(sorted(allowed))}."
+        )
+    checked = JobSpecIn(data=raw, partial=True)
+    if not checked.is_valid():
+        raise serializers.ValidationError({"changes": checked.errors})
+    return dict(checked.validated_data)
 
 
 class LogLineOut(serializers.Serializer):
@@ -200,9 +229,7 @@ class JobRerunApi(APIView):
         job = selectors.job_get(user=request.user, job_id=job_id, min_role=Role.DATA_SCIENTIST)
         data = RerunIn(data=request.data)
         data.is_valid(raise_exception=True)
-        changes = data.validated_data.get("changes") or {}
-        if not isinstance(changes, dict):
-            raise ValidationFailed("changes must be an object of submit fields.")
+        changes = rerun_changes(data.validated_data.get("changes"))
         new = services.job_rerun(job=job, user=request.user, changes=changes)
         return Response(JobOut(new).data, status=status.HTTP_201_CREATED)
 

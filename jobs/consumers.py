@@ -14,9 +14,12 @@ class JobConsumer(LiveConsumer):
             job = selectors.job_get(user=user, job_id=int(self.scope["url_route"]["kwargs"]["job_id"]))
         except ApplicationError:
             return None
+        self.project_ids = {job.project_id}
         return [job_events.job_group(job.pk)]
 
 
 class JobListConsumer(LiveConsumer):
+    """Follows the user's projects: one added or lost while open is joined or left."""
+
     def groups_for(self, user):
         return [job_events.project_group(row["pk"]) for row in project_visible_ids(user=user)]

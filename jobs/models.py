@@ -108,6 +108,9 @@ class Job(models.Model):
     env = models.JSONField(default=dict, blank=True)
     # Values the job needs but nobody may read back: never serialised, masked in logs.
     secret_env = models.JSONField(default=dict, blank=True)
+    # Who typed each secret value in (name -> user id; null: unknown). A rerun that
+    # changes what runs keeps only the values its runner owns (see job_rerun).
+    secret_owners = models.JSONField(default=dict, blank=True)
     cpus = models.FloatField(default=1.0)
     memory_mb = models.PositiveIntegerField(default=1024)
     gpus = models.PositiveIntegerField(default=0)

@@ -56,8 +56,10 @@ def job_command(job: Job) -> list[str]:
 
 
 def tracking_uri(job: Job) -> str:
-    """A local job reaches the platform itself; a container job, which has no network,
-    its in-container forwarder to the worker's relay (see jobs/executors/relay.py)."""
+    """A container job, which has no network, reaches its in-container forwarder to the
+    worker's relay (see jobs/executors/relay.py); a local job the platform itself, unless
+    its sandbox has no network either: then the local executor points it at the same
+    forwarder (see jobs/executors/sandbox.py)."""
     if job.executor == Executor.DOCKER:
         return f"http://127.0.0.1:{FORWARD_PORT}"
     return settings.MLP_PUBLIC_URL.rstrip("/")
@@ -230,6 +232,7 @@ def _execute(job: Job, token: str, run: Any) -> Outcome:
         image=job.image.name if job.image else "",
         python=job.image.python if job.image else "python3",
         job_id=job.pk,
+        may_run_unconfined=job.created_by.is_admin,
     )
     sink = RunnerSink(job, run, secrets_of(job, [token]))
     try:
@@ -254,7 +257,8 @@ def _infrastructure_failure(job: Job, message: str) -> Outcome:
 
 def _finish(job: Job, outcome: Outcome, run: Any) -> None:
     job.refresh_from_db()
-    if outcome.status == JobStatus.QUEUED:
+    if outcome.status == JobStatus.QUEUED:  # retried: this attempt's run ends, the next has its own
+        tracking.run_finish(run=run, status=JobStatus.FAILED)
         return
     if job.status in (JobStatus.STARTING, JobStatus.RUNNING):
         job_services.job_transition(

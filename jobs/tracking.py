@@ -92,6 +92,21 @@ def run_finish(*, run: Any, status: str) -> None:
     run_end(run=run, mlflow_status=mlflow_status(status))
 
 
+def attempt_run_fail(*, job) -> None:
+    """Ends the run of the job's latest attempt as FAILED if it is still running: an
+    attempt given up on (its worker died) never reports, and its run must not show as
+    running for ever beside the retry's."""
+    if experiment_selectors is None or not job.run_id:
+        return
+    try:
+        run = experiment_selectors.run_get(user=job.created_by, run_id=job.run_id)
+    except Exception:
+        logger.warning("the run %s of job %s is not reachable", job.run_id, job.pk)
+        return
+    if run.status == "RUNNING":
+        run_end(run=run, mlflow_status="FAILED")
+
+
 def run_end(*, run: Any, mlflow_status: str) -> None:
     if experiment_services is None or run is None:
         return

@@ -5,7 +5,11 @@ from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 
 from mlplatform.audit import audit_record
+from mlplatform.forms import AdminLoginForm
 from mlplatform.models import ApiToken, AuditEvent, User
+
+# The admin's sign-in goes through the same throttle as the platform's.
+admin.site.login_form = AdminLoginForm
 
 
 class AuditedAdmin(admin.ModelAdmin):

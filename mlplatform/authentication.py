@@ -5,9 +5,9 @@ project-scoped token reaches its project only (see projects.selectors)."""
 import base64
 import binascii
 
-from django.contrib.auth import authenticate
 from rest_framework import authentication, exceptions
 
+from mlplatform import login_throttle
 from mlplatform.errors import PermissionDenied
 from mlplatform.services import api_token_authenticate
 
@@ -43,7 +43,8 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
 
 class TokenOrPasswordBasicAuthentication(authentication.BaseAuthentication):
     """HTTP basic with the user's password, or with an API token as the password
-    (MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD). Empty passwords never pass."""
+    (MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD). Empty passwords never pass;
+    passwords go through the sign-in throttle (429 Throttled while locked out)."""
 
     def authenticate(self, request):
         header = authentication.get_authorization_header(request).split()
@@ -62,7 +63,16 @@ class TokenOrPasswordBasicAuthentication(authentication.BaseAuthentication):
             if user.username != username:
                 raise exceptions.AuthenticationFailed("The token does not belong to this user.")
             return user, token
-        user = authenticate(request=request._request, username=username, password=password)
+        try:
+            user = login_throttle.password_authenticate(
+                request=getattr(request, "_request", None),
+                username=username,
+                password=password,
+                address=login_throttle.client_address(request.META),
+                via="basic",
+            )
+        except login_throttle.LockedOut as exc:
+            raise exceptions.Throttled(wait=exc.retry_after, detail=exc.message) from exc
         if user is None or not user.is_active:
             raise exceptions.AuthenticationFailed("Invalid username or password.")
         return user, None

@@ -16,6 +16,10 @@ CLOSE_FORBIDDEN = 4403
 
 class LiveConsumer(AsyncJsonWebsocketConsumer):
     joined: list[str]
+    # The projects this socket shows (set by groups_for): a change of the user's access
+    # to one of them makes it check again. None: any change of the user's access does.
+    project_ids: set[int | None] | None = None
+    revoked = False
 
     async def connect(self):
         self.joined = []
@@ -23,8 +27,12 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         if user is None or not user.is_authenticated:
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
+        # Joined before the check, so that a change committed during it is not missed.
+        self.access_group = events.access_group(user.pk)
+        await self.channel_layer.group_add(self.access_group, self.channel_name)
         groups = await database_sync_to_async(self.groups_for)(user)
         if groups is None:
+            await self.channel_layer.group_discard(self.access_group, self.channel_name)
             await self.close(code=CLOSE_FORBIDDEN)
             return
         for group in groups:
@@ -36,6 +44,43 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
     async def disconnect(self, code):
         for group in getattr(self, "joined", []):
             await self.channel_layer.group_discard(group, self.channel_name)
+        self.joined = []
+        if getattr(self, "access_group", None):
+            await self.channel_layer.group_discard(self.access_group, self.channel_name)
+            self.access_group = None
+
+    async def access_changed(self, message):
+        """The user's membership or role changed: check again with what the database
+        says now (a fresh user: roles are cached on the user object). Lost access
+        closes the socket; a multi-project socket follows the projects it may see."""
+        if self.revoked or (self.project_ids is not None and message.get("project_id") not in self.project_ids):
+            return
+        groups = await database_sync_to_async(self._groups_now)()
+        if groups is None:
+            await self.revoke()
+            return
+        for group in set(self.joined) - set(groups):
+            await self.channel_layer.group_discard(group, self.channel_name)
+        for group in set(groups) - set(self.joined):
+            await self.channel_layer.group_add(group, self.channel_name)
+        self.joined = list(groups)
+
+    def _groups_now(self) -> list[str] | None:
+        from mlplatform.models import User
+
+        user = User.objects.filter(pk=self.scope["user"].pk, is_active=True).first()
+        return self.groups_for(user) if user is not None else None
+
+    async def revoke(self) -> None:
+        """Leaves every group and closes with 4403; nothing is sent after it (events
+        already queued for this socket are dropped)."""
+        await self.disconnect(CLOSE_FORBIDDEN)
+        self.revoked = True
+        await self.close(code=CLOSE_FORBIDDEN)
+
+    async def send_json(self, content, close=False):
+        if not self.revoked:
+            await super().send_json(content, close=close)
 
     def groups_for(self, user) -> list[str] | None:
         """Groups this user may join on this connection, or None to refuse it."""
@@ -58,6 +103,11 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         await self.receive_json(content, **kwargs)
 
     async def event_message(self, message):
+        # An event queued for this socket before it left that group (its access changed
+        # meanwhile) is not for it any more.
+        group = message.get("group")
+        if group is not None and group not in self.joined:
+            return
         await self.send_json({"event": message["event"], "payload": message["payload"]})
 
 

@@ -33,6 +33,23 @@ def send_now(group: str, message: dict[str, Any]) -> None:
     if layer is None:
         return
     try:
-        async_to_sync(layer.group_send)(group, message)
+        # The group rides along so a socket that left it since can drop what was queued.
+        async_to_sync(layer.group_send)(group, {**message, "group": group})
     except Exception:  # a dead channel layer must not fail the change that committed
         logger.exception("publishing %s to %s failed", message.get("event"), group)
+
+
+# Sent to a user's access group when what the user may see changed (a membership added,
+# removed or given another role): each of their open sockets checks again and closes,
+# or leaves the groups it may no longer hear.
+ACCESS_CHANGED = "access.changed"
+
+
+def access_group(user_id: int) -> str:
+    return group_name("access", user_id)
+
+
+def access_changed(*, user_id: int, project_id: int | None = None) -> None:
+    """After commit, so that the sockets' check reads the change."""
+    message = {"type": ACCESS_CHANGED, "project_id": project_id}
+    transaction.on_commit(lambda: send_now(access_group(user_id), message))

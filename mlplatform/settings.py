@@ -212,6 +212,15 @@ if not DEBUG and env_bool("MLP_HTTPS"):
 
 DATA_UPLOAD_MAX_MEMORY_SIZE = 20 * 1024 * 1024
 
+# Sign-in throttling (mlplatform/login_throttle.py): failures per account and per client
+# address within the window, then a lockout that doubles with each repeat up to the max.
+MLP_LOGIN_FAILURE_LIMIT = int(os.environ.get("MLP_LOGIN_FAILURE_LIMIT", 10))
+MLP_LOGIN_ADDRESS_FAILURE_LIMIT = int(os.environ.get("MLP_LOGIN_ADDRESS_FAILURE_LIMIT", 50))
+MLP_LOGIN_FAILURE_WINDOW = float(os.environ.get("MLP_LOGIN_FAILURE_WINDOW", 15 * 60))
+MLP_LOGIN_LOCKOUT_SECONDS = float(os.environ.get("MLP_LOGIN_LOCKOUT_SECONDS", 5 * 60))
+MLP_LOGIN_LOCKOUT_MAX_SECONDS = float(os.environ.get("MLP_LOGIN_LOCKOUT_MAX_SECONDS", 60 * 60))
+MLP_LOGIN_THROTTLE_KEY_PREFIX = "mlp:login:"
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "mlplatform.authentication.BearerTokenAuthentication",
@@ -263,6 +272,10 @@ MLP_JOB_ALLOW_NETWORK = env_bool("MLP_JOB_ALLOW_NETWORK")
 MLP_JOB_QUEUES = env_list("MLP_JOB_QUEUES", "jobs")
 MLP_JOB_BUNDLE_MAX_BYTES = int(os.environ.get("MLP_JOB_BUNDLE_MAX_BYTES", 20 * 1024 * 1024))
 MLP_JOB_PIDS_LIMIT = int(os.environ.get("MLP_JOB_PIDS_LIMIT", 256))
+# Local jobs run confined by bubblewrap (jobs/executors/sandbox.py) as this uid; "off"
+# (or no working bwrap) refuses non-admins' local jobs and runs admins' unconfined.
+MLP_JOB_SANDBOX = os.environ.get("MLP_JOB_SANDBOX", "auto")
+MLP_JOB_SANDBOX_UID = int(os.environ.get("MLP_JOB_SANDBOX_UID", 65532))
 MLP_JOB_HEARTBEAT_TIMEOUT = int(os.environ.get("MLP_JOB_HEARTBEAT_TIMEOUT", 60))
 MLP_JOB_REDISPATCH_AFTER = int(os.environ.get("MLP_JOB_REDISPATCH_AFTER", 60))
 # The URL jobs' MLflow clients reach the tracking API at (container jobs through a relay).
@@ -276,6 +289,9 @@ SERVING_SPOOL_DIR = Path(os.environ.get("MLP_SERVING_SPOOL_DIR", DATA_DIR / "ser
 SERVING_POLL_INTERVAL = float(os.environ.get("MLP_SERVING_POLL_INTERVAL", "0.5"))
 SERVING_MAX_BATCH_ROWS = int(os.environ.get("MLP_SERVING_MAX_BATCH_ROWS", "1024"))
 SERVING_MAX_WAIT_MS = float(os.environ.get("MLP_SERVING_MAX_WAIT_MS", "0"))
+# "0" turns every endpoint's fast path off (deployments.serving.loader): all models
+# then load through their flavor's own predict or mlflow.pyfunc.
+SERVING_FAST_PATH = os.environ.get("MLP_SERVING_FAST_PATH", "1") != "0"
 SERVING_DRAIN_AT_EXIT = True
 # `make run` (embedded): a periodic burst of demo traffic to the demo endpoint.
 DEMO_TRAFFIC_URL = os.environ.get("MLP_DEMO_TRAFFIC_URL", "http://127.0.0.1:8000" if EMBEDDED else "")

@@ -2,6 +2,7 @@ import os
 import socket
 import threading
 import time
+import uuid
 
 from django.conf import settings
 import pytest
@@ -9,6 +10,13 @@ from rest_framework.test import APIClient
 
 from mlplatform import services as core_services
 from tests.factories import UserFactory, make_project
+
+
+@pytest.fixture(autouse=True)
+def _fresh_login_throttle(settings):
+    """Each test starts with no sign-in failure counted: the cache may be a Redis that
+    outlives the test session."""
+    settings.MLP_LOGIN_THROTTLE_KEY_PREFIX = f"mlp:login:test-{uuid.uuid4().hex}:"
 
 
 @pytest.fixture

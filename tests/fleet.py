@@ -3,12 +3,16 @@ and beat tests: each in its own session, its output in a log file that a failing
 test prints."""
 
 from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
 import json
 import os
 from pathlib import Path
 import signal
 import subprocess
 import sys
+import threading
+import time
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -92,16 +96,18 @@ class Fleet:
             parts.append(f"--- {path.name} ---\n{text[-3000:]}")
         return "\n".join(parts)
 
-    def close(self) -> None:
+    def close(self, grace: float = 15) -> None:
+        """SIGTERM to every process group; SIGKILL to what is left after one shared `grace`."""
         for proc in self.procs.values():
             if proc.poll() is None:
                 try:
                     os.killpg(proc.pid, signal.SIGTERM)
                 except ProcessLookupError:
                     continue
+        deadline = time.monotonic() + grace
         for proc in self.procs.values():
             try:
-                proc.wait(15)
+                proc.wait(max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait(5)
@@ -116,3 +122,69 @@ def queued_tasks(redis_url: str, queue: str = "default") -> Counter:
         return Counter(json.loads(raw)["headers"]["task"] for raw in client.lrange(queue, 0, -1))
     finally:
         client.close()
+
+
+def database_url(db: dict) -> str:
+    """The URL of the database Django is connected to (the test database)."""
+    auth = db["USER"] + (f":{db['PASSWORD']}" if db.get("PASSWORD") else "")
+    return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+@dataclass
+class Call:
+    """One request of a load generator: when it ran, and its acknowledgement or error."""
+
+    started: float
+    ended: float
+    ack: str = ""
+    error: str = ""
+    connection_error: bool = False
+
+
+class Load(threading.Thread):
+    """Calls `send(i)` in a loop until stopped, keeping every call's outcome. `send`
+    returns the acknowledged key; an exception is an error. After its first error the
+    client gives up on its target, as a load balancer takes a dead backend out.
+    `target` names what it sends to (a URL, a run id)."""
+
+    def __init__(self, name: str, target: str, send: Callable[[int], str]) -> None:
+        super().__init__(name=name, daemon=True)
+        self.target = target
+        self.send = send
+        self.calls: list[Call] = []
+        self.halt = threading.Event()
+
+    def run(self) -> None:
+        i = 0
+        while not self.halt.is_set():
+            started = time.monotonic()
+            try:
+                ack = self.send(i)
+            except Exception as error:  # noqa: BLE001 - every failure is an outcome to judge
+                text = f"{type(error).__name__}: {error}"[:500]
+                self.calls.append(Call(started, time.monotonic(), error=text, connection_error=_refused(error)))
+                return
+            self.calls.append(Call(started, time.monotonic(), ack=ack))
+            i += 1
+
+    @property
+    def acked(self) -> list[str]:
+        return [c.ack for c in self.calls if not c.error]
+
+    @property
+    def errors(self) -> list[Call]:
+        return [c for c in self.calls if c.error]
+
+
+def _refused(error: BaseException | None) -> bool:
+    """A connection refused, reset or cut mid-answer (the process is gone), however the
+    client wrapped it: the MLflow client raises its own exception from the requests one."""
+    import requests
+
+    seen = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, requests.ConnectionError | requests.exceptions.ChunkedEncodingError | ConnectionError):
+            return True
+        error = error.__cause__ or error.__context__
+    return False

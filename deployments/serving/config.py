@@ -23,6 +23,8 @@ class RevisionSpec:
     id: int
     model_dir: str
     trusted: bool = False
+    # False: no fast path (deployments.serving.loader); the endpoint's switch.
+    fast_path: bool = True
 
 
 @dataclass(frozen=True)
@@ -56,7 +58,7 @@ class ConfigSource(Protocol):
 
     def load(self) -> dict[str, EndpointSpec]: ...
 
-    def report(self, *, revision_id: int, loaded: bool, error: str = "") -> None: ...
+    def report(self, *, revision_id: int, loaded: bool, error: str = "", loader: str = "") -> None: ...
 
 
 class StaticSource:
@@ -67,6 +69,7 @@ class StaticSource:
         self._version = 0
         self._endpoints: dict[str, EndpointSpec] = {}
         self.reports: list[tuple[int, bool, str]] = []
+        self.loaders: dict[int, str] = {}
         self.set(*(endpoints or []))
 
     def set(self, *endpoints: EndpointSpec) -> None:
@@ -86,8 +89,10 @@ class StaticSource:
         with self._lock:
             return dict(self._endpoints)
 
-    def report(self, *, revision_id: int, loaded: bool, error: str = "") -> None:
+    def report(self, *, revision_id: int, loaded: bool, error: str = "", loader: str = "") -> None:
         self.reports.append((revision_id, loaded, error))
+        if loader:
+            self.loaders[revision_id] = loader
 
 
 class FileSource:
@@ -113,5 +118,5 @@ class FileSource:
             endpoints[spec.slug] = spec
         return endpoints
 
-    def report(self, *, revision_id: int, loaded: bool, error: str = "") -> None:
+    def report(self, *, revision_id: int, loaded: bool, error: str = "", loader: str = "") -> None:
         pass

@@ -6,7 +6,19 @@ we accept only scikit-learn / numpy / scipy types, never the allow-list the mode
 MLmodel carries (a crafted model could list anything there), and check every decision
 tree's node arrays before the first predict, because sklearn indexes them unchecked.
 Pickle-based formats (pickle, cloudpickle, other pyfunc flavors) execute code while
-loading: they load only for a version its owner marked trusted."""
+loading: they load only for a version its owner marked trusted.
+
+Which loader serves a revision (recorded on it, shown on the endpoint page):
+- `sklearn-fast`: a forest evaluated tree by tree (accel.py), checked against the
+  estimator's own predict at load time;
+- `sklearn`: the estimator's own predict (other estimators, or the fast path off);
+- `xgboost-native` / `lightgbm-native`: the booster's own file format (no pickle)
+  loaded by the library and called on the batch matrix, without MLflow's pyfunc
+  wrapper around it; xgboost and lightgbm are imported only when the flavor is there;
+- `pyfunc`: `mlflow.pyfunc.load_model(...).predict`, the generic path for any
+  `python_function` model (custom PythonModels, and boosters with the fast path off).
+The fast path (every loader but `pyfunc` for a model that has one) can be switched off
+per endpoint and per process (`MLP_SERVING_FAST_PATH=0`)."""
 
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,20 +42,33 @@ class ModelLoadError(Exception):
     pass
 
 
+SKLEARN_FAST = "sklearn-fast"
+SKLEARN = "sklearn"
+XGBOOST_NATIVE = "xgboost-native"
+LIGHTGBM_NATIVE = "lightgbm-native"
+PYFUNC = "pyfunc"
+LOADERS = (SKLEARN_FAST, SKLEARN, XGBOOST_NATIVE, LIGHTGBM_NATIVE, PYFUNC)
+# MLflow flavors whose pyfunc loader reads the library's own file format, not a
+# pickle: loading them through mlflow.pyfunc runs no code from the model directory.
+NATIVE_PYFUNC_MODULES = {"mlflow.xgboost", "mlflow.lightgbm"}
+
+
 @dataclass
 class LoadedModel:
     predict: Callable[[Any], Any]
     schema: InputSchema | None
     flavor: str
-    accelerated: bool = False
+    # Which code path serves this model (one of LOADERS), shown on the endpoint page.
+    loader: str = PYFUNC
     # The MLmodel's signature (JSON strings), for the Open Inference Protocol's metadata.
     signature_inputs: str | None = None
     signature_outputs: str | None = None
+    # Set after the warm-up: a predict fast enough to run on the event loop itself.
+    inline: bool = False
 
     @property
-    def loader(self) -> str:
-        """Which code path serves this model, shown on the endpoint page."""
-        return f"{self.flavor} (fast path)" if self.accelerated else self.flavor
+    def accelerated(self) -> bool:
+        return self.loader == SKLEARN_FAST
 
 
 def read_mlmodel(model_dir: Path) -> dict:
@@ -53,29 +78,60 @@ def read_mlmodel(model_dir: Path) -> dict:
     return yaml.safe_load(mlmodel.read_text()) or {}
 
 
-def load_model(model_dir: str | Path, *, trusted: bool = False) -> LoadedModel:
+def load_model(model_dir: str | Path, *, trusted: bool = False, fast_path: bool = True) -> LoadedModel:
     model_dir = Path(model_dir)
     meta = read_mlmodel(model_dir)
     signature = meta.get("signature") or {}
-    model = _load_flavor(model_dir, meta, InputSchema.from_signature(signature.get("inputs")), trusted=trusted)
+    schema = InputSchema.from_signature(signature.get("inputs"))
+    model = _load_flavor(model_dir, meta, schema, trusted=trusted, fast_path=fast_path)
     model.signature_inputs, model.signature_outputs = signature.get("inputs"), signature.get("outputs")
     return model
 
 
-def _load_flavor(model_dir: Path, meta: dict, schema: InputSchema | None, *, trusted: bool) -> LoadedModel:
+def _load_flavor(
+    model_dir: Path, meta: dict, schema: InputSchema | None, *, trusted: bool, fast_path: bool
+) -> LoadedModel:
     flavors = meta.get("flavors") or {}
+    pyfunc = flavors.get("python_function") or {}
     if "sklearn" in flavors:
-        predict_fn = (flavors.get("python_function") or {}).get("predict_fn") or "predict"
+        predict_fn = pyfunc.get("predict_fn") or "predict"
         estimator = _load_sklearn(model_dir, flavors["sklearn"], trusted=trusted)
         method = getattr(estimator, predict_fn, None)
         if method is None:
             raise ModelLoadError(f"the estimator has no method {predict_fn}")
-        fast = accelerate(estimator, predict_fn)
-        return LoadedModel(predict=fast or method, schema=schema, flavor="sklearn", accelerated=fast is not None)
-    if "python_function" in flavors:
-        predict = _named_columns(_load_pyfunc(model_dir, trusted=trusted), schema)
-        return LoadedModel(predict=predict, schema=schema, flavor="python_function")
+        fast = accelerate(estimator, predict_fn) if fast_path else None
+        return LoadedModel(
+            predict=fast or method, schema=schema, flavor="sklearn", loader=SKLEARN_FAST if fast else SKLEARN
+        )
+    if fast_path and "xgboost" in flavors:
+        from deployments.serving import boosters
+
+        predict = boosters.load_xgboost(_inside(model_dir, flavors["xgboost"].get("data", "")), flavors["xgboost"])
+        return LoadedModel(predict=predict, schema=schema, flavor="xgboost", loader=XGBOOST_NATIVE)
+    if fast_path and "lightgbm" in flavors and _lightgbm_native(flavors["lightgbm"]):
+        from deployments.serving import boosters
+
+        predict = boosters.load_lightgbm(_inside(model_dir, flavors["lightgbm"]["data"]))
+        return LoadedModel(predict=predict, schema=schema, flavor="lightgbm", loader=LIGHTGBM_NATIVE)
+    if pyfunc:
+        native = pyfunc.get("loader_module") in NATIVE_PYFUNC_MODULES and _native_files(flavors)
+        predict = _named_columns(_load_pyfunc(model_dir, trusted=trusted, native=native), schema)
+        module = str(pyfunc.get("loader_module") or "")
+        flavor = module.removeprefix("mlflow.") if module in NATIVE_PYFUNC_MODULES else "python_function"
+        return LoadedModel(predict=predict, schema=schema, flavor=flavor, loader=PYFUNC)
     raise ModelLoadError(f"no loadable flavor among {sorted(flavors)}")
+
+
+def _lightgbm_native(conf: dict) -> bool:
+    """mlflow.lightgbm saves a Booster in LightGBM's text format, and the sklearn API's
+    models (LGBMClassifier, ...) as a pickle or skops file."""
+    return str(conf.get("data", "")).endswith(".lgb")
+
+
+def _native_files(flavors: dict) -> bool:
+    if "xgboost" in flavors:
+        return True
+    return "lightgbm" in flavors and _lightgbm_native(flavors["lightgbm"])
 
 
 def _load_sklearn(model_dir: Path, conf: dict, *, trusted: bool) -> Any:
@@ -108,16 +164,21 @@ def _load_skops(path: Path, *, trusted: bool) -> Any:
     return skops.io.load(path, trusted=untrusted)
 
 
-def _load_pyfunc(model_dir: Path, *, trusted: bool) -> Callable[[Any], Any]:
-    if not trusted:
-        raise ModelLoadError("python_function models other than sklearn load only for versions marked trusted")
+def _load_pyfunc(model_dir: Path, *, trusted: bool, native: bool = False) -> Callable[[Any], Any]:
+    """`native`: the flavor reads its library's own format, so no trust is needed."""
+    if not (trusted or native):
+        raise ModelLoadError(
+            "python_function models other than sklearn, XGBoost and LightGBM boosters load only for versions "
+            "marked trusted"
+        )
     try:
         import mlflow.pyfunc
     except ImportError:
         raise ModelLoadError("mlflow is not installed in this serving process")
-    import os
+    if trusted:
+        import os
 
-    os.environ["MLFLOW_ALLOW_PICKLE_DESERIALIZATION"] = "true"
+        os.environ["MLFLOW_ALLOW_PICKLE_DESERIALIZATION"] = "true"
     return mlflow.pyfunc.load_model(str(model_dir)).predict
 
 

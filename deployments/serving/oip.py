@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from deployments.serving import fastjson
 from deployments.serving.errors import InvalidInput
 from deployments.serving.protocol import decode_json
 from deployments.serving.schema import InputSchema
@@ -122,7 +123,8 @@ class InferRequest:
         if len(tensor.shape) <= 1 or tensor.name in names:
             return {tensor.name: tensor.column()}
         if len(tensor.shape) == 2:
-            return tensor.nested()
+            matrix = schema.matrix(tensor.values, tensor.shape) if schema is not None else None
+            return matrix if matrix is not None else tensor.nested()
         raise InvalidInput(f"Input {tensor.name!r} has shape {tensor.shape}; this model takes rows of columns.")
 
 
@@ -327,10 +329,10 @@ def infer_response(
         else:
             tensor["data"] = flat if datatype != "BYTES" else [v if isinstance(v, str) else str(v) for v in flat]
         tensors.append(tensor)
-    header = json.dumps(
+    header = fastjson.dumps(
         {"model_name": model_name, "model_version": model_version, "id": request_id, "outputs": tensors},
         default=_json_default,
-    ).encode()
+    )
     if not chunks:
         return header, [(b"content-type", b"application/json")]
     return header + b"".join(chunks), [

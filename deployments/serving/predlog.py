@@ -19,7 +19,6 @@ are always counted and shown, never silently lost."""
 
 import contextlib
 import fcntl
-import json
 import logging
 import os
 from pathlib import Path
@@ -30,6 +29,8 @@ import threading
 import time
 from typing import Any, Protocol
 import uuid
+
+from deployments.serving import fastjson
 
 logger = logging.getLogger(__name__)
 
@@ -117,10 +118,10 @@ class SpoolWriter:
         The line is `<record JSON>[TAB<payload JSON>]`: compact JSON never contains a
         raw tab, so the drainer splits there and stores the payload (inputs, outputs)
         as the text it already is, without decoding and re-encoding it."""
-        line = json.dumps(record, separators=(",", ":"), default=_default)
+        line = fastjson.dumps(record, default=_default)
         if payload is not None:
-            line += "\t" + json.dumps(payload, separators=(",", ":"), default=_default)
-        line = (line + "\n").encode()
+            line += b"\t" + fastjson.dumps(payload, default=_default)
+        line += b"\n"
         try:
             with self._lock:
                 os.write(self._fd, line)
@@ -220,7 +221,7 @@ class Drainer:
         for line in data.splitlines():
             head, _, payload = line.partition(b"\t")
             try:
-                record = json.loads(head)
+                record = fastjson.loads(head)
                 record["payload"] = payload.decode()
             except ValueError:
                 bad += 1

@@ -14,6 +14,7 @@ import json
 import logging
 from pathlib import Path
 import random
+import time
 from typing import Any
 
 import numpy as np
@@ -39,7 +40,7 @@ class RevisionRuntime:
             max_batch_rows=max_batch_rows,
             max_wait=max_wait,
             batchable=schema is not None,
-            inline=model.accelerated,
+            inline=model.inline,
         )
 
     @property
@@ -122,21 +123,34 @@ def _input_example(model_dir: Path) -> Any:
     return None
 
 
+# A predict this quick (median of the warm-up calls) runs on the event loop itself:
+# handing it to the revision's thread costs more in GIL hand-offs than it saves.
+INLINE_BELOW_SECONDS = 0.0005
+WARM_UP_CALLS = 5
+
+
 def _warm_up(model: LoadedModel, model_dir: str) -> str:
-    """One call before the revision takes traffic, so the first client does not pay
-    for lazy initialisation; returns how it went, for the revision's status reason."""
+    """A few calls before the revision takes traffic, so the first client does not pay
+    for lazy initialisation (and to learn whether predict is quick enough to run
+    inline); returns how it went, for the revision's status reason."""
     parsed, how = warm_up_input(model_dir, model.schema)
     if parsed is None:
         logger.info("revision in %s: %s", model_dir, how)
+        model.inline = model.accelerated
         return how
     schema = model.schema
     prepared = schema.prepare(parsed) if schema is not None else schema_mod.without_schema(parsed)
-    model.predict(prepared)
+    timings = []
+    for _ in range(WARM_UP_CALLS):
+        started = time.perf_counter()
+        model.predict(prepared)
+        timings.append(time.perf_counter() - started)
+    model.inline = model.accelerated or sorted(timings)[len(timings) // 2] < INLINE_BELOW_SECONDS
     return f"warmed up with {how}"
 
 
 def _load(spec: RevisionSpec) -> tuple[LoadedModel, str]:
-    model = load_model(spec.model_dir, trusted=spec.trusted)
+    model = load_model(spec.model_dir, trusted=spec.trusted, fast_path=spec.fast_path)
     note = _warm_up(model, spec.model_dir)
     return model, note
 
@@ -165,7 +179,17 @@ class ServingState:
             for revision in endpoint.revisions():
                 wanted.setdefault(revision.id, (revision, endpoint))
         loaded = dict(self.revisions)
+        replaced: list[RevisionRuntime] = []
         for rev_id, (revision, endpoint) in wanted.items():
+            held = loaded.get(rev_id)
+            if held is not None and held.spec.fast_path != revision.fast_path:
+                # The fast path was switched: load the revision again the other way.
+                self.failed.pop(rev_id, None)
+                fresh = await self._load(revision, endpoint)
+                if fresh is not None:
+                    replaced.append(held)
+                    loaded[rev_id] = fresh
+                continue
             if rev_id in loaded or rev_id in self.failed:
                 continue
             loaded[rev_id] = await self._load(revision, endpoint)
@@ -175,7 +199,7 @@ class ServingState:
         in_use = {r.id for e in table.values() for r in (e.champion, e.challenger) if r is not None}
         retired = [r for rid, r in loaded.items() if rid not in in_use and r is not None]
         self.revisions = {rid: r for rid, r in loaded.items() if rid in in_use and r is not None}
-        for revision in retired:
+        for revision in [*retired, *replaced]:
             revision.batcher.close()
 
     async def _load(self, revision: RevisionSpec, endpoint: EndpointSpec) -> RevisionRuntime | None:
@@ -186,7 +210,9 @@ class ServingState:
             self.failed[revision.id] = str(exc)
             await asyncio.to_thread(self.source.report, revision_id=revision.id, loaded=False, error=str(exc)[:2000])
             return None
-        await asyncio.to_thread(self.source.report, revision_id=revision.id, loaded=True, error=note)
+        await asyncio.to_thread(
+            self.source.report, revision_id=revision.id, loaded=True, error=note, loader=model.loader
+        )
         return RevisionRuntime(
             revision, model, max_batch_rows=endpoint.max_batch_rows, max_wait=endpoint.max_wait_ms / 1000
         )

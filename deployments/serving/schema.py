@@ -28,13 +28,14 @@ PANDAS_DTYPES = {
     "binary": "object",
     "datetime": "datetime64[ns]",
 }
-_ACCEPTS: dict[str, tuple[type, ...]] = {
-    "double": (int, float),
-    "float": (int, float),
-    "long": (int,),
-    "integer": (int,),
-    "boolean": (bool,),
-    "string": (str,),
+# Exact types (a bool is not a long), as sets: a column is checked with one set(map(type)).
+_ACCEPTS: dict[str, frozenset[type]] = {
+    "double": frozenset({int, float}),
+    "float": frozenset({int, float}),
+    "long": frozenset({int}),
+    "integer": frozenset({int}),
+    "boolean": frozenset({bool}),
+    "string": frozenset({str}),
 }
 _JSON_TYPE_NAMES = {int: "long", float: "double", str: "string", bool: "boolean", list: "array", dict: "object"}
 
@@ -83,8 +84,22 @@ class InputSchema:
             "[" + ", ".join(f"'{c.name}': {c.type}" + ("" if c.required else " (optional)") for c in self.columns) + "]"
         )
 
-    def prepare(self, parsed: Parsed) -> np.ndarray | pd.DataFrame:
+    def matrix(self, flat: list, shape: list[int]) -> np.ndarray | None:
+        """Row-major values of an [n, k] tensor (the Open Inference Protocol's usual
+        request) straight into the model's matrix, when there is one column per value in
+        a row, all numeric, and every value's type is one every column accepts; None
+        otherwise, and the general check (rows, then columns) names the problem."""
+        if not self.all_numeric or shape[1:] != [len(self.columns)]:
+            return None
+        kinds = set(map(type, flat))
+        if not all(kinds <= _ACCEPTS[c.type] for c in self.columns):
+            return None
+        return np.asarray(flat, dtype=np.float64).reshape(shape[0], len(self.columns))
+
+    def prepare(self, parsed: Parsed | np.ndarray) -> np.ndarray | pd.DataFrame:
         """What the model is called with, or SchemaMismatch naming the problem."""
+        if isinstance(parsed, np.ndarray) and not self.tensor_dtype:
+            return parsed  # already checked (`matrix`)
         if self.tensor_dtype:
             return self._tensor(parsed)
         columns = self._columnar(parsed)
@@ -122,7 +137,7 @@ class InputSchema:
 
     def _check_type(self, column: Column, values: list) -> None:
         accepts = _ACCEPTS.get(column.type)
-        if accepts is None:
+        if accepts is None or set(map(type, values)) <= accepts:
             return
         for value in values:
             kind = type(value)

@@ -78,7 +78,7 @@ _auth_cache: dict[str, tuple[float, int, Any]] = {}
 _auth_lock = threading.Lock()
 
 
-def _cached_user(header: str):
+def _cached_user(header: str, address: str | None = None):
     key = hashlib.sha256(header.encode("utf-8", "surrogateescape")).hexdigest()
     now = time.monotonic()
     # Read before checking: a revocation during the check leaves the entry stale at once.
@@ -87,7 +87,7 @@ def _cached_user(header: str):
         hit = _auth_cache.get(key)
     if hit is not None and hit[0] > now and hit[1] == revocations and not _token_expired(hit[2]):
         return _fresh_copy(hit[2])
-    user = _check_header(header)
+    user = _check_header(header, address)
     with _auth_lock:
         if len(_auth_cache) > 10000:
             _auth_cache.clear()
@@ -108,8 +108,9 @@ def _fresh_copy(user):
     return clone
 
 
-def _check_header(header: str):
-    shim = SimpleNamespace(META={"HTTP_AUTHORIZATION": header}, headers={"authorization": header}, _request=None)
+def _check_header(header: str, address: str | None = None):
+    meta = {"HTTP_AUTHORIZATION": header, "REMOTE_ADDR": address}
+    shim = SimpleNamespace(META=meta, headers={"authorization": header}, _request=None)
     for backend in (BearerTokenAuthentication(), TokenOrPasswordBasicAuthentication()):
         result = backend.authenticate(shim)
         if result is not None:
@@ -120,7 +121,7 @@ def _check_header(header: str):
 def _authenticate(request: HttpRequest):
     header = request.META.get("HTTP_AUTHORIZATION", "")
     if header:
-        return _cached_user(header)
+        return _cached_user(header, request.META.get("REMOTE_ADDR"))
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         raise MlflowError("UNAUTHENTICATED", "Authentication required: use a token or a password.", 401)
@@ -155,6 +156,10 @@ def endpoint(*methods: str) -> Callable:
                 return error_response(exc.code, exc.message, exc.status)
             except drf_exceptions.AuthenticationFailed as exc:
                 return error_response("UNAUTHENTICATED", str(exc.detail), 401)
+            except drf_exceptions.Throttled as exc:  # a password sign-in locked out
+                response = error_response("REQUEST_LIMIT_EXCEEDED", str(exc.detail), 429)
+                response["Retry-After"] = str(exc.wait)
+                return response
             except ApplicationError as exc:
                 return _map_error(exc)
             if isinstance(result, HttpResponseBase):

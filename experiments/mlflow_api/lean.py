@@ -45,6 +45,8 @@ class LeanRequest:
             "HTTP_AUTHORIZATION": authorization,
             "CONTENT_LENGTH": str(len(body)),
             "REQUEST_METHOD": self.method,
+            # The sign-in throttle counts failures per client address.
+            "REMOTE_ADDR": (scope.get("client") or ("",))[0],
         }
         self.body = body
 

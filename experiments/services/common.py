@@ -31,7 +31,7 @@ def _send_all(groups: list[str], message: dict) -> None:
 
     async def send() -> None:
         for group in groups:
-            await layer.group_send(group, message)
+            await layer.group_send(group, {**message, "group": group})
 
     try:
         async_to_sync(send)()

@@ -11,7 +11,7 @@ from django.http import Http404
 from django.shortcuts import render
 
 from data.datasets.selectors import input_versions
-from experiments import selectors, selectors_ui
+from experiments import selectors, selectors_ui, series
 from experiments.artifacts_ui import artifact_download, artifact_list, artifact_preview
 from experiments.export import runs_csv_response
 from experiments.models import Run
@@ -23,7 +23,6 @@ from projects import selectors as project_selectors
 from registry.models import ModelVersion
 
 PAGE_SIZES = [25, 50, 100, 250, 1000]
-MAX_CHARTS = 30
 
 
 def _call(fn, **kwargs):
@@ -129,11 +128,17 @@ def experiment_runs(request, experiment_id: int):
             experiment_id=experiment_id,
             page=_int(request.GET.get("page"), 1),
             page_size=page_size,
+            all_keys=False,
             **query,
         )
         if table.page > table.pages:  # an old link past the end shows the last page
             table = selectors_ui.runs_table(
-                user=request.user, experiment_id=experiment_id, page=table.pages, page_size=page_size, **query
+                user=request.user,
+                experiment_id=experiment_id,
+                page=table.pages,
+                page_size=page_size,
+                all_keys=False,
+                **query,
             )
     except ValidationFailed as exc:
         # A typo in the search box is the user's to fix: show it, keep what they typed.
@@ -144,6 +149,7 @@ def experiment_runs(request, experiment_id: int):
             experiment_id=experiment_id,
             page_size=page_size,
             columns=[c for c in query["columns"] if _valid_column(c)],
+            all_keys=False,
         )
         table.runs, table.total = [], 0
     except NotAllowed as exc:
@@ -166,7 +172,6 @@ def _runs_context(request, table, query: dict, error: str | None) -> dict:
     builtin = {"name": "attributes.run_name", "status": "attributes.status", "start": "attributes.start_time"}
     links = _sort_links(request, [*builtin.values(), *order_names.values()], table.order_by)
     keep = {k: request.GET.getlist(k) for k in ("filter", "order_by", "columns", "page_size", "view")}
-    chosen = {c.name for c in table.columns}
     return {
         "experiment": table.experiment,
         "project": table.experiment.project,
@@ -176,8 +181,7 @@ def _runs_context(request, table, query: dict, error: str | None) -> dict:
         "order_by": table.order_by,
         "columns": [{"col": c, "sort": links[order_names[c.name]]} for c in table.columns],
         "builtin_sort": {k: links[v] for k, v in builtin.items()},
-        "metric_choices": [(f"metrics.{k}", k, f"metrics.{k}" in chosen) for k in table.metric_keys],
-        "param_choices": [(f"params.{k}", k, f"params.{k}" in chosen) for k in table.param_keys],
+        "key_count": table.metric_key_count + table.param_key_count,
         "page_sizes": PAGE_SIZES,
         "prev_url": _url(request.path, {**keep, "page": str(table.page - 1)}) if table.page > 1 else None,
         "next_url": _url(request.path, {**keep, "page": str(table.page + 1)}) if table.page < table.pages else None,
@@ -206,8 +210,11 @@ def run_detail(request, run_id: str):
     detail = _call(selectors_ui.run_detail, user=request.user, run_id=run_id)
     run = detail.run
     # A single point is no curve: those metrics live in the latest-values table.
-    keys = sorted(k for k, points in detail.histories.items() if len(points) > 1)[:MAX_CHARTS]
-    chart_data = {f"chart-{i}-data": charts.metric_chart(k, detail.histories[k]) for i, k in enumerate(keys)}
+    keys = sorted(k for k, points in detail.histories.items() if len(points) > 1)
+    chart_data = {
+        f"chart-{i}-data": charts.metric_chart(k, detail.histories[k], run.pk, detail.history_counts[k])
+        for i, k in enumerate(keys)
+    }
     path = request.GET.get("path", "")
     browser = _artifact_browser(run, path, request.GET.get("file", ""))
     system_tags = [t for t in detail.tags if t.key.startswith("mlflow.")]
@@ -282,11 +289,12 @@ def _compare_context(request, comparison) -> dict:
         metric = by_points[0] if by_points else ""
     x = request.GET.get("x") if request.GET.get("x") in all_cols else (param_cols or all_cols or [""])[0]
     y = request.GET.get("y") if request.GET.get("y") in all_cols else (metric_cols or all_cols or [""])[-1]
-    histories = selectors_ui.metric_histories(run_ids=[r.pk for r in runs], keys=[metric]) if metric else {}
+    per_trace = series.overlay_points(len(runs))
+    found = series.metric_series(run_ids=[r.pk for r in runs], keys=[metric], max_points=per_trace) if metric else {}
     color_by = f"metrics.{metric}" if metric else None
     figures = {
         "parallel": charts.parallel_coordinates(runs, all_cols[:30], color_by),
-        "overlay": charts.overlay_chart(metric, runs, histories) if metric else None,
+        "overlay": charts.overlay_chart(metric, runs, found, per_trace) if metric else None,
         "scatter": charts.scatter_chart(runs, x, y) if x and y else None,
     }
     experiments = {r.experiment_id: r.experiment for r in runs}

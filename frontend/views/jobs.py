@@ -85,7 +85,7 @@ class JobForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 2}),
         required=False,
         label="Secret env",
-        help_text="NAME=value lines; never shown again, masked in logs. Kept as-is when running again.",
+        help_text="NAME=value lines; never shown again, masked in logs. Kept when the same code runs again.",
     )
     cpus = forms.FloatField(label="CPUs", initial=1.0, min_value=0.05, max_value=256)
     memory = forms.CharField(initial="1g", help_text="e.g. 512m, 2g")
@@ -179,17 +179,19 @@ def _submit(form: JobForm, request, rerun_of):
         "experiment_name": data["experiment_name"],
     }
     if rerun_of is not None:
-        has_new_code = bool(kwargs["script"] or upload)
-        kwargs.update(
-            services.job_rerun_carry_over(job=rerun_of, secret_env=kwargs["secret_env"], has_new_code=has_new_code)
-        )
-    return call_service(form, services.job_submit, project=project, user=request.user, rerun_of=rerun_of, **kwargs)
+        # The form shows neither secret values nor the bundle: the rerun service decides
+        # what of them the new job keeps, as it does for the API.
+        if upload is None:
+            del kwargs["bundle"], kwargs["bundle_name"]
+        return call_service(form, services.job_rerun, job=rerun_of, user=request.user, changes=kwargs)
+    return call_service(form, services.job_submit, project=project, user=request.user, **kwargs)
 
 
 @login_required
 def job_submit(request):
     rerun_of = _job(request, int(request.GET["rerun"]), Role.DATA_SCIENTIST) if request.GET.get("rerun") else None
-    projects = _submittable_projects(request.user)
+    # A rerun runs in its job's project: its code and secrets do not move elsewhere.
+    projects = [rerun_of.project] if rerun_of else _submittable_projects(request.user)
     initial = (
         _rerun_initial(rerun_of) if rerun_of else {"script": EXAMPLE_SCRIPT, "project": request.GET.get("project")}
     )
@@ -204,6 +206,12 @@ def job_submit(request):
         job = _submit(form, request, rerun_of)
         if job is not None:
             messages.success(request, f"Job #{job.pk} queued.")
+            not_kept = sorted(set(rerun_of.secret_env) - set(job.secret_env)) if rerun_of else []
+            if not_kept:
+                messages.warning(
+                    request,
+                    f"Secrets not kept, since the code changed and someone else entered them: {', '.join(not_kept)}.",
+                )
             return redirect("job-detail", job_id=job.pk)
     return render(request, "frontend/jobs/submit.html", {"form": form, "rerun_of": rerun_of, "projects": projects})
 

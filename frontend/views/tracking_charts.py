@@ -9,6 +9,7 @@ import math
 
 import plotly.graph_objects as go
 
+from experiments import series
 from experiments.models import Run
 
 PALETTE = ["#3358d4", "#e4572e", "#2f8a57", "#b7791f", "#8e44ad", "#17a2b8", "#d63384", "#6c757d"]
@@ -45,44 +46,72 @@ def run_label(run: Run) -> str:
     return esc(run.name or run.pk[:8])
 
 
-def metric_chart(key: str, points: list[tuple[int, int, float]]) -> dict:
+def _zoom(run_ids: list[str], key: str, max_points: int, sampled: bool) -> dict:
+    """What the page needs to ask for a zoomed window again at full resolution (the
+    traces' run ids in order); `sampled` is false when every point is already drawn."""
+    return {"runs": run_ids, "key": key, "max_points": max_points, "sampled": sampled}
+
+
+def _line(points: list[tuple[int, int, float]], **style) -> dict:
+    """A scatter trace as the plain dict plotly.js reads. Long series skip plotly's
+    Python validation, which costs ~10 us a point (4 s for the compare view's 100
+    traces); every value is a step (int) or a finite float or None."""
+    return {"type": "scatter", "x": [p[0] for p in points], "y": [_finite(p[2]) for p in points], **style}
+
+
+def metric_chart(key: str, points: list[tuple[int, int, float]], run_id: str = "", total: int | None = None) -> dict:
     """One metric of one run against its steps; `times` lets the page switch the x axis
-    to wall-clock time without a second figure."""
-    fig = go.Figure(
-        go.Scatter(
-            x=[p[0] for p in points],
-            y=[_finite(p[2]) for p in points],
+    to wall-clock time without a second figure. `total` is the number of points before
+    downsampling: when more than drawn, zooming fetches the window again."""
+    fig = go.Figure()
+    fig.update_layout(**BASE_LAYOUT, title={"text": esc(key), "x": 0.02, "font": {"size": 14}}, height=260)
+    fig.update_xaxes(title_text="step")
+    figure = _as_dict(fig)
+    figure["data"] = [
+        _line(
+            points,
             mode="lines+markers" if len(points) < 60 else "lines",
             line={"color": PALETTE[0], "width": 2},
             marker={"size": 5},
             name=esc(key),
             hovertemplate="step %{x}<br>%{y}<extra></extra>",
         )
-    )
-    fig.update_layout(**BASE_LAYOUT, title={"text": esc(key), "x": 0.02, "font": {"size": 14}}, height=260)
-    fig.update_xaxes(title_text="step")
-    return {"figure": _as_dict(fig), "times": [iso(p[1]) for p in points], "steps": [p[0] for p in points]}
+    ]
+    sampled = total is not None and total > len(points)
+    return {
+        "figure": figure,
+        "times": [iso(p[1]) for p in points],
+        "steps": [p[0] for p in points],
+        "zoom": _zoom([run_id], key, series.MAX_POINTS, sampled) if run_id else None,
+    }
 
 
-def overlay_chart(key: str, runs: list[Run], histories: dict[str, dict[str, list]]) -> dict:
+def overlay_chart(key: str, runs: list[Run], found: dict[str, dict[str, series.Series]], per_trace: int) -> dict:
+    """One metric of many runs, a trace per run that has it, each downsampled to
+    `per_trace` points; zooming fetches the window again for every trace."""
     fig = go.Figure()
+    fig.update_layout(**BASE_LAYOUT, height=420, legend={"orientation": "h", "y": -0.25})
+    fig.update_xaxes(title_text="step")
+    fig.update_yaxes(title_text=esc(key))
+    figure = _as_dict(fig)
+    traced = []
     for i, run in enumerate(runs):
-        points = histories.get(run.pk, {}).get(key, [])
-        if not points:
+        line = found.get(run.pk, {}).get(key)
+        if line is None or not line.points:
             continue
-        fig.add_trace(
-            go.Scatter(
-                x=[p[0] for p in points],
-                y=[_finite(p[2]) for p in points],
-                mode="lines+markers" if len(points) < 30 else "lines",
+        traced.append(line)
+        figure["data"].append(
+            _line(
+                line.points,
+                mode="lines+markers" if len(line.points) < 30 else "lines",
                 name=run_label(run),
                 line={"color": PALETTE[i % len(PALETTE)]},
             )
         )
-    fig.update_layout(**BASE_LAYOUT, height=420, legend={"orientation": "h", "y": -0.25})
-    fig.update_xaxes(title_text="step")
-    fig.update_yaxes(title_text=esc(key))
-    return _as_dict(fig)
+    # A legend of a hundred names would be taller than the chart; hovering names a line.
+    figure["layout"]["showlegend"] = len(traced) <= 20
+    sampled = any(line.sampled for line in traced)
+    return {"figure": figure, "zoom": _zoom([s.run_id for s in traced], key, per_trace, sampled)}
 
 
 def _dimension(label: str, values: list[object]) -> dict | None:

@@ -1,5 +1,6 @@
 """Executors run a prepared job and report through a Sink: `local` (a process group
-with rlimits) and `docker` (a hardened container on any Docker-API engine)."""
+confined by bubblewrap, with rlimits; see sandbox.py) and `docker` (a hardened
+container on any Docker-API engine)."""
 
 from jobs.executors.base import ExecutionContext, Executor, InfrastructureError, Outcome, Sink  # noqa: F401
 

@@ -35,6 +35,8 @@ class ExecutionContext:
     image: str = ""
     job_id: int = 0
     python: str = "python3"  # the image's interpreter, which runs the tracking forwarder
+    # Whose job may run without the local sandbox, when none can be made: an admin's.
+    may_run_unconfined: bool = False
 
 
 @dataclass

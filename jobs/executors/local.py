@@ -1,5 +1,7 @@
-"""The local executor: the job runs as a child process group of the worker, in its own
-work dir, with a scrubbed environment and rlimits. The embedded default."""
+"""The local executor: the job runs as a child process group of the worker, confined by
+bubblewrap (see sandbox.py: its own mount, pid and network namespaces, an unprivileged
+uid, only its work dir writable), with the job's own environment and rlimits. The
+embedded default. Without a sandbox only admins' jobs run, unconfined and warned."""
 
 import ctypes
 import os
@@ -12,6 +14,7 @@ import time
 
 import psutil
 
+from jobs.executors import sandbox
 from jobs.executors.base import ExecutionContext, Outcome, Sink, Watch, gpu_points, outcome_for, pump, split_lines
 
 PR_SET_PDEATHSIG = 1
@@ -78,12 +81,28 @@ class TreeSampler:
         ]
 
 
+UNCONFINED_WARNING = (
+    "warning: no sandbox can be made on this worker ({why}); this admin's job runs unconfined, "
+    "with the worker's rights and files in reach"
+)
+
+
 class LocalExecutor:
     def run(self, ctx: ExecutionContext, sink: Sink) -> Outcome:
+        confined, why = sandbox.available()
+        if confined:
+            with sandbox.prepared(ctx) as (argv, env):
+                return self._run(ctx, sink, argv, env)
+        if not ctx.may_run_unconfined:
+            return Outcome("failed", "infrastructure", None, sandbox.refusal_message(why))
+        sink.line(UNCONFINED_WARNING.format(why=why))
+        return self._run(ctx, sink, ctx.command, ctx.env)
+
+    def _run(self, ctx: ExecutionContext, sink: Sink, argv: list[str], env: dict[str, str]) -> Outcome:
         proc = subprocess.Popen(
-            ctx.command,
+            argv,
             cwd=ctx.workdir,
-            env=ctx.env,
+            env=env,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,

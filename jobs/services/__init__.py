@@ -6,7 +6,6 @@ from jobs.services.jobs import (  # noqa: F401
     job_dispatch,
     job_heartbeat,
     job_rerun,
-    job_rerun_carry_over,
     job_submit,
     job_token_issue,
     job_token_revoke,

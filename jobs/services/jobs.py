@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from jobs import events as job_events
 from jobs import secrets, spec
+from jobs.executors import sandbox
 from jobs.models import TERMINAL, TRANSITIONS, Executor, Job, JobEvent, JobImage, JobStatus, Reason, Sweep
 from mlplatform import services as core_services
 from mlplatform.audit import audit_record
@@ -93,6 +94,7 @@ def job_submit(
     params: Any = None,
     env: Any = None,
     secret_env: Any = None,
+    secret_owners: dict[str, int | None] | None = None,
     resources: Any = None,
     network: bool = False,
     queue: str = "jobs",
@@ -102,11 +104,16 @@ def job_submit(
     rerun_of: Job | None = None,
     dispatch: bool = True,
 ) -> Job:
-    """Validates the whole spec first: a refused job stores and queues nothing."""
+    """Validates the whole spec first: a refused job stores and queues nothing.
+
+    Secret values are `user`'s, except those named in `secret_owners` (a rerun's
+    carried-over values, with the user who entered each)."""
     if executor not in Executor.values:
         raise ValidationFailed(f"Unknown executor '{executor}'; choose local or docker.")
     if network and not getattr(settings, "MLP_JOB_ALLOW_NETWORK", False):
         raise PermissionDenied("This platform's policy does not allow jobs to reach the network.")
+    if executor == Executor.LOCAL and (refused := sandbox.refusal(user)):
+        raise PermissionDenied(refused)
     if not 0 <= int(max_retries) <= 5:
         raise ValidationFailed("max_retries must be between 0 and 5.")
     job_image = _image_for(executor, image)
@@ -132,6 +139,7 @@ def job_submit(
         params=clean_params,
         env=env_spec.plain,
         secret_env=secrets.encrypt_values(env_spec.secret),
+        secret_owners={name: (secret_owners or {}).get(name, user.pk) for name in env_spec.secret},
         cpus=resources_spec.cpus,
         memory_mb=resources_spec.memory_mb,
         gpus=resources_spec.gpus,
@@ -271,10 +279,45 @@ def job_cancel(*, job: Job, actor: User) -> Job:
     return job
 
 
+# What a rerun may change: the fields of a submission, less the project (a rerun runs
+# where its job ran). Anything else (user, created_by, sweep, dispatch...) is refused.
+RERUN_FIELDS = frozenset(
+    [
+        "name",
+        "experiment_name",
+        "executor",
+        "image",
+        "command",
+        "script",
+        "bundle",
+        "bundle_name",
+        "params",
+        "env",
+        "secret_env",
+        "resources",
+        "network",
+        "queue",
+        "max_retries",
+    ]
+)
+
+
+@transaction.atomic
 def job_rerun(*, job: Job, user: User, changes: dict[str, Any] | None = None) -> Job:
-    """A new job with this job's spec, code and secrets, plus `changes` (any job_submit
-    argument). Secret values are carried over without ever leaving the server."""
+    """A new job in `job`'s project with its spec and code, plus `changes` (fields of
+    RERUN_FIELDS; params and resources are merged, `bundle` is new code as bytes).
+
+    Secret values: those given in changes["secret_env"] are the rerunner's. The others
+    are carried over, without leaving the server, while what runs stays the same; when
+    the code, command, image or plain env changes, only the values the rerunner entered
+    themselves are kept, so nobody's secret reaches code that somebody else wrote."""
     changes = dict(changes or {})
+    unknown = set(changes) - RERUN_FIELDS
+    if unknown:
+        raise ValidationFailed(
+            f"A rerun cannot change {', '.join(sorted(unknown))}; it can change {', '.join(sorted(RERUN_FIELDS))}."
+        )
+    entered = spec.clean_env(None, changes.pop("secret_env", None)).secret
     base: dict[str, Any] = {
         "name": job.name,
         "command": job.command,
@@ -283,36 +326,84 @@ def job_rerun(*, job: Job, user: User, changes: dict[str, Any] | None = None) ->
         "script": job.script,
         "params": job.params,
         "env": job.env,
-        "secret_env": secrets.decrypt_values(job.secret_env),
-        "resources": {
-            "cpus": job.cpus,
-            "memory_mb": job.memory_mb,
-            "gpus": job.gpus,
-            "timeout_seconds": job.timeout_seconds,
-        },
+        "resources": _resources_of(job),
         "network": job.network,
         "queue": job.queue,
         "max_retries": job.max_retries,
         "experiment_name": job.experiment_name,
     }
-    if "bundle" not in changes and job.bundle and "script" not in changes:
+    # New code of either kind replaces the old code of both kinds.
+    if changes.get("bundle"):
+        base["script"] = ""
+    elif job.bundle and not changes.get("script"):
         base["bundle"] = Path(job.bundle).read_bytes()
         base["bundle_name"] = job.bundle_name
     if isinstance(changes.get("params"), dict):
         changes["params"] = {**job.params, **changes["params"]}
     if isinstance(changes.get("resources"), dict):
         changes["resources"] = {**base["resources"], **changes["resources"]}
-    return job_submit(project=job.project, user=user, rerun_of=job, **{**base, **changes})
+    merged = {**base, **changes}
+    values, owners = _carried_secrets(job=job, user=user, new_code=_runs_other_code(job, merged))
+    new = job_submit(
+        project=job.project,
+        user=user,
+        rerun_of=job,
+        secret_env={**values, **entered},
+        secret_owners={name: owner for name, owner in owners.items() if name not in entered},
+        **merged,
+    )
+    audit_record(
+        actor=user,
+        action="job.rerun",
+        target=new,
+        project_id=job.project_id,
+        after={
+            "rerun_of": job.pk,
+            "secret_env_kept": sorted(values),
+            "secret_env_entered": sorted(entered),
+            "secret_env_not_kept": sorted(set(job.secret_env) - set(values) - set(entered)),
+        },
+    )
+    return new
 
 
-def job_rerun_carry_over(*, job: Job, secret_env: dict[str, str], has_new_code: bool) -> dict[str, Any]:
-    """What a rerun from the form keeps of `job` that the form cannot show: its secret
-    values (values given anew win) and, when no new code is given, its bundle. Returned
-    as job_submit arguments."""
-    kept: dict[str, Any] = {"secret_env": {**secrets.decrypt_values(job.secret_env), **(secret_env or {})}}
-    if not has_new_code and job.bundle:
-        kept["bundle"], kept["bundle_name"] = Path(job.bundle).read_bytes(), job.bundle_name
-    return kept
+def _resources_of(job: Job) -> dict[str, Any]:
+    return {"cpus": job.cpus, "memory_mb": job.memory_mb, "gpus": job.gpus, "timeout_seconds": job.timeout_seconds}
+
+
+def _carried_secrets(*, job: Job, user: User, new_code: bool) -> tuple[dict[str, str], dict[str, int | None]]:
+    """The secret values (and their owners) of `job` that a rerun by `user` keeps."""
+    values = secrets.decrypt_values(job.secret_env)
+    owners = {name: job.secret_owners.get(name) for name in values}
+    if new_code:
+        owners = {name: owner for name, owner in owners.items() if owner == user.pk}
+    return {name: values[name] for name in owners}, owners
+
+
+def _same_text(script: str) -> str:
+    """A browser sends a textarea back with CRLF line ends and the form trims it."""
+    return script.replace("\r\n", "\n").strip()
+
+
+def _runs_other_code(job: Job, merged: dict[str, Any]) -> bool:
+    """Whether a rerun spec runs something else than `job` did: other code, command,
+    image, or plain env (PYTHON*, BASH_ENV and the like change what a program does)."""
+    try:
+        image = _image_for(merged["executor"], merged.get("image"))
+        script = spec.clean_script(merged.get("script"))
+        bundle = merged.get("bundle")
+        command = _default_command(image, bool(script or bundle), merged.get("command"))
+        env = spec.clean_env(merged.get("env")).plain
+    except ValidationFailed:
+        return True  # job_submit refuses this spec anyway
+    old_bundle = Path(job.bundle).read_bytes() if job.bundle else None
+    return (
+        _same_text(script) != _same_text(job.script)
+        or (bundle or None) != old_bundle
+        or command != job.command
+        or (image.pk if image else None) != job.image_id
+        or env != job.env
+    )
 
 
 def job_attempt_started(*, job: Job, worker: str) -> bool:

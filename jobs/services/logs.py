@@ -1,7 +1,11 @@
 """The high-volume writes of a running job: log lines and metric points, in batches
 (bulk inserts, no audit per row)."""
 
+import base64
 from datetime import datetime
+import functools
+import re
+from urllib.parse import quote, quote_plus
 
 from django.db import transaction
 from django.db.models import F
@@ -17,19 +21,49 @@ PROGRESS_METRIC = "progress"
 MAX_LINES_PER_EVENT = 200
 
 
+# Encoded forms shorter than this are not masked: a few base64 or hex characters
+# occur in ordinary output too often.
+MIN_ENCODED = 6
+
+
 def mask(text: str, secrets: list[str]) -> str:
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "****")
-    return text
+    pattern = _mask_pattern(tuple(secrets))
+    return pattern.sub("****", text) if pattern is not None else text
+
+
+@functools.lru_cache(maxsize=64)
+def _mask_pattern(secrets: tuple[str, ...]) -> re.Pattern | None:
+    """One alternation, longest first, so a value containing a shorter one is masked whole."""
+    values = sorted({v for v in secrets if v}, key=len, reverse=True)
+    return re.compile("|".join(map(re.escape, values))) if values else None
+
+
+def encoded_forms(value: str) -> set[str]:
+    """`value` as a job might print it to get past a plain mask: base64 (standard and
+    URL-safe, also inside a longer encoded string: each of the three byte alignments,
+    without the edge characters that depend on the neighbours), hex, URL-encoding."""
+    raw = value.encode()
+    forms = {value, raw.hex(), raw.hex().upper(), quote(value, safe=""), quote_plus(value)}
+    for encode in (base64.b64encode, base64.urlsafe_b64encode):
+        forms.add(encode(raw).decode())
+        for shift in range(3):
+            text = encode(b"\0" * shift + raw).decode().rstrip("=")
+            # The first `lead` characters carry bits of the bytes before the value; the
+            # last one carries bits of the bytes after it unless the length fits exactly.
+            lead = (0, 2, 3)[shift]
+            tail = 0 if (shift + len(raw)) % 3 == 0 else 1
+            forms.add(text[lead : len(text) - tail])
+    return {form for form in forms if form == value or len(form) >= MIN_ENCODED}
 
 
 def secrets_of(job: Job, extra: list[str] | None = None) -> list[str]:
-    """The values to mask in everything the job prints. Longest first, so a secret that
-    contains a shorter one is masked whole."""
+    """The values to mask in everything the job prints, with their encoded forms.
+    Masking is a courtesy against accidents (a value printed while debugging), not a
+    boundary: code that has a secret can always get it out in a form no mask knows."""
     plain = secrets.decrypt_values(job.secret_env)
     values = [v for v in plain.values() if len(v) >= 3] + [v for v in (extra or []) if v]
-    return sorted(set(values), key=len, reverse=True)
+    forms = set().union(*(encoded_forms(v) for v in values)) if values else set()
+    return sorted(forms, key=len, reverse=True)
 
 
 @transaction.atomic

@@ -15,6 +15,7 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
+from jobs import tracking
 from jobs.models import Executor, Job, JobStatus, Reason
 from jobs.services.jobs import job_dispatch, job_transition
 from jobs.services.sweeps import sweep_advance
@@ -45,6 +46,7 @@ def _kill_leftovers(job: Job) -> None:
 
 def _recover_lost_worker(job: Job) -> str:
     _kill_leftovers(job)
+    tracking.attempt_run_fail(job=job)
     message = f"worker lost ({job.worker or 'unknown'}): no heartbeat since {job.heartbeat_at:%H:%M:%S}"
     if job.attempt <= job.max_retries and job_transition(
         job=job, to=JobStatus.QUEUED, reason=Reason.RETRY, message=message, pid=None, container_id=""

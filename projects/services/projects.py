@@ -5,6 +5,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
 from django.utils.text import slugify
 
+from mlplatform import events
 from mlplatform.audit import audit_record, snapshot
 from mlplatform.errors import AlreadyExists, NotFound, ValidationFailed
 from mlplatform.models import User
@@ -116,6 +117,7 @@ def membership_add(*, project: Project, username: str, role: str, actor: User) -
         project_id=project.pk,
         after={"user": user.username, "role": role},
     )
+    events.access_changed(user_id=user.pk, project_id=project.pk)
     return membership
 
 
@@ -154,6 +156,7 @@ def membership_change_role(*, project: Project, username: str, role: str, actor:
         before=before,
         after={"role": role},
     )
+    events.access_changed(user_id=membership.user_id, project_id=project.pk)
     return membership
 
 
@@ -168,4 +171,5 @@ def membership_remove(*, project: Project, username: str, actor: User) -> None:
         project_id=project.pk,
         before={"user": username, "role": membership.role},
     )
+    events.access_changed(user_id=membership.user_id, project_id=project.pk)
     membership.delete()

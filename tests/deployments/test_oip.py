@@ -121,7 +121,7 @@ def test_tritonclient_health_and_metadata(triton):
     assert meta["name"] == "iris" and meta["versions"] == ["11"]
     assert [(t["name"], t["datatype"], t["shape"]) for t in meta["inputs"]] == [(c, "FP64", [-1]) for c in COLUMNS]
     assert meta["outputs"][0]["datatype"] == "INT64"
-    assert meta["parameters"]["loader"] == "sklearn (fast path)"
+    assert meta["parameters"]["loader"] == "sklearn-fast"
 
 
 @pytest.mark.parametrize("binary", [True, False])

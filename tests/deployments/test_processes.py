@@ -19,7 +19,7 @@ from tests.deployments.conftest import split_body
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def start_serve(config: Path, spool: Path, data_dir: Path) -> tuple[subprocess.Popen, int]:
+def start_serve(config: Path, spool: Path, data_dir: Path, *extra: str) -> tuple[subprocess.Popen, int]:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
     env.update(DJANGO_DEBUG="1", MLP_DATA_DIR=str(data_dir), MLP_SERVING_POLL_INTERVAL="0.2")
@@ -35,6 +35,7 @@ def start_serve(config: Path, spool: Path, data_dir: Path) -> tuple[subprocess.P
             "--spool-dir",
             str(spool),
             "--no-drain",
+            *extra,
         ],
         cwd=ROOT,
         env=env,
@@ -44,8 +45,8 @@ def start_serve(config: Path, spool: Path, data_dir: Path) -> tuple[subprocess.P
     return process, port
 
 
-def wait_up(port: int, process: subprocess.Popen) -> None:
-    deadline = time.monotonic() + 60
+def wait_up(port: int, process: subprocess.Popen, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         assert process.poll() is None, "serve exited"
         try:
@@ -55,6 +56,39 @@ def wait_up(port: int, process: subprocess.Popen) -> None:
             pass
         time.sleep(0.2)
     raise AssertionError("serve did not come up")
+
+
+def iris_config(path: Path, model_dir: Path) -> Path:
+    endpoint = {"id": 1, "slug": "iris", "public": True, "champion": {"id": 1, "model_dir": str(model_dir)}}
+    path.write_text(json.dumps({"endpoints": [endpoint]}))
+    return path
+
+
+@pytest.mark.slow
+def test_workers_share_one_port_and_each_logs_what_it_answered(tmp_path, model_dirs):
+    # Given `serve --workers 2`
+    spool = tmp_path / "spool"
+    process, port = start_serve(
+        iris_config(tmp_path / "endpoints.json", model_dirs["iris"]), spool, tmp_path, "--workers", "2"
+    )
+    try:
+        wait_up(port, process, timeout=180)
+        # When clients send requests on the one port, over fresh connections
+        url = f"http://127.0.0.1:{port}/serve/iris/invocations"
+        ids = []
+        for _ in range(60):
+            response = requests.post(url, json=split_body(), headers={"Connection": "close"}, timeout=30)
+            assert response.status_code == 200 and response.json() == {"predictions": [0]}
+            ids.append(response.headers["x-request-id"])
+        # Then two processes answered, each writing its own spool, and every answer is logged
+        files = list(spool.glob("*.spool"))
+        assert len({f.name.split("-")[0] for f in files}) == 2
+        sink = MemorySink()
+        Drainer(spool, sink=sink).drain_all()
+        assert sorted(r["rid"] for r in sink.records) == sorted(ids)
+    finally:
+        process.terminate()
+        process.wait(30)
 
 
 @pytest.mark.slow

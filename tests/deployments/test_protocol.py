@@ -90,3 +90,74 @@ def test_only_json_and_csv_in_utf8():
 
 def test_integers_are_safe_doubles():
     assert prepared({"instances": [[5, 3, 1, 0]]}).tolist() == [[5.0, 3.0, 1.0, 0.0]]
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"a": [1.5, -2, 1e-7, "x\\ty", null, true]}',
+        b'{"a": NaN, "b": Infinity, "c": -Infinity}',
+        b'{"big": 1e999, "huge": 123456789012345678901234567890}',
+        '{"snow": "\u2603"}'.encode(),
+    ],
+)
+def test_fast_json_reads_what_the_standard_library_reads(raw):
+    import json
+    import math
+
+    from deployments.serving import fastjson
+
+    ours, theirs = fastjson.loads(raw), json.loads(raw)
+    assert json.dumps(ours) == json.dumps(theirs)
+    assert all(isinstance(v, float) and math.isinf(v) for v in [theirs.get("big", math.inf)])
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"predictions": [0, 2, 1]},
+        {"predictions": [0.1, 1e-05, 12345678.9, -0.0, "ok"]},
+        {"predictions": [2**70]},
+        {"in": {"a\tb": [1.5]}, "out": ["x"]},
+    ],
+)
+def test_fast_json_writes_what_the_standard_library_writes(value):
+    import json
+
+    from deployments.serving import fastjson
+
+    encoded = fastjson.dumps(value)
+    assert b"\t" not in encoded  # the spool splits a line at its one raw tab
+    assert json.loads(encoded) == value
+
+
+def test_fast_json_writes_non_finite_numbers_as_the_standard_library_does():
+    from deployments.serving import fastjson
+
+    value = {"predictions": [float("nan"), float("inf"), None]}
+    assert fastjson.dumps(value) == b'{"predictions":[NaN,Infinity,null]}'
+
+
+def test_fast_json_writes_numpy_values():
+    import numpy as np
+
+    from deployments.serving import fastjson
+
+    assert fastjson.dumps({"p": np.array([1, 2]), "s": np.float32(0.5), "i": np.int64(3)}) == (
+        b'{"p":[1,2],"s":0.5,"i":3}'
+    )
+
+
+def test_an_oip_matrix_goes_straight_in_only_when_every_value_fits_every_column():
+    def schema(*types):
+        return InputSchema.from_signature(json.dumps([{"name": f"c{i}", "type": t} for i, t in enumerate(types)]))
+
+    doubles, longs = schema("double", "double"), schema("long", "double")
+    assert doubles.matrix([1, 2.5, 3.0, 4], [2, 2]).tolist() == [[1.0, 2.5], [3.0, 4.0]]
+    assert doubles.prepare(doubles.matrix([1, 2.5], [1, 2])).tolist() == [[1.0, 2.5]]
+    # A bool, a float for a long column, or the wrong width: the general check decides (and names the problem)
+    assert doubles.matrix([True, 2.5], [1, 2]) is None
+    assert longs.matrix([1.5, 2.5], [1, 2]) is None and longs.matrix([1, 2], [1, 2]) is not None
+    assert doubles.matrix([1.0, 2.0, 3.0], [1, 3]) is None
+    with pytest.raises(SchemaMismatch, match="Can not safely convert double to long"):
+        longs.prepare([[1.5, 2.5]])

@@ -103,6 +103,10 @@ def test_cancel_kills_the_whole_process_tree_within_five_seconds(submit, scienti
             break
         time.sleep(0.05)
     assert child_pid, "the job never printed its child's pid"
+    # The pid the job printed is its own pid namespace's; find the child on the host.
+    job.refresh_from_db()
+    sleepers = [p for p in psutil.Process(job.pid).children(recursive=True) if p.cmdline() == ["sleep", "300"]]
+    assert len(sleepers) == 1
     started = time.monotonic()
     job_cancel(job=job, actor=scientist)
     thread.join(10)
@@ -111,7 +115,7 @@ def test_cancel_kills_the_whole_process_tree_within_five_seconds(submit, scienti
     assert job.status == JobStatus.CANCELLED
     assert elapsed < 5
     assert f"cancelled by {scientist.username}" in job.message
-    assert not process_alive(child_pid)
+    assert not process_alive(sleepers[0].pid)
 
 
 def test_every_line_of_a_chatty_job_is_stored(submit):

@@ -35,22 +35,6 @@ def test_a_rerun_carries_the_secret_over_encrypted(submit, scientist):
     assert secrets.decrypt_values(again.secret_env) == {"API_KEY": PLAIN}
 
 
-def test_a_rerun_from_the_form_keeps_secrets_and_bundle_it_cannot_show(submit):
-    """The submit form shows no secret values and no bundle: a rerun from it keeps the
-    old job's (a value typed anew wins), and new code replaces the bundle."""
-    import io
-    import zipfile
-
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("main.py", "print('from the bundle')")
-    job = submit(script="", bundle=buffer.getvalue(), bundle_name="code.zip", secret_env={"A": PLAIN, "B": "old"})
-    kept = services.job_rerun_carry_over(job=job, secret_env={"B": "new"}, has_new_code=False)
-    assert kept["secret_env"] == {"A": PLAIN, "B": "new"}
-    assert kept["bundle"] == buffer.getvalue() and kept["bundle_name"] == "code.zip"
-    assert "bundle" not in services.job_rerun_carry_over(job=job, secret_env={}, has_new_code=True)
-
-
 def test_the_migration_encrypts_secrets_stored_before(submit):
     job = submit()
     Job.objects.filter(pk=job.pk).update(secret_env={"OLD": PLAIN})

@@ -5,7 +5,8 @@ from datetime import timedelta
 from django.utils import timezone
 import pytest
 
-from jobs import services
+from experiments.models import Run, RunStatus
+from jobs import services, tracking
 from jobs.models import TERMINAL, TRANSITIONS, Job, JobEvent, JobStatus, Reason
 from jobs.services.jobs import job_attempt_started
 from mlplatform.errors import InvalidState
@@ -62,6 +63,8 @@ def test_a_job_whose_worker_stopped_heart_beating_fails_or_is_retried(submit, re
     job = submit(max_retries=retries)
     job_attempt_started(job=job, worker="gone@elsewhere")
     services.job_token_issue(job=job)
+    attempt_run = tracking.run_start(job=job)
+    Job.objects.filter(pk=job.pk).update(run_id=tracking.run_identifier(attempt_run))
     Job.objects.filter(pk=job.pk).update(heartbeat_at=timezone.now() - timedelta(minutes=10))
     services.jobs_reconcile(heartbeat_timeout=timedelta(seconds=30))
     job.refresh_from_db()
@@ -72,6 +75,8 @@ def test_a_job_whose_worker_stopped_heart_beating_fails_or_is_retried(submit, re
     assert ApiToken.objects.get(pk=job.token_id).revoked_at is not None
     if expected == JobStatus.FAILED:
         assert job.reason == Reason.WORKER_LOST
+    # Nor does its run stay "running" for ever (the retry gets a run of its own).
+    assert Run.objects.get(pk=attempt_run.pk).status == RunStatus.FAILED
 
 
 def test_a_sweep_keeps_to_its_concurrency_limit_and_ranks_children(submit, job_project, scientist, tracking_server):
@@ -151,3 +156,23 @@ def test_a_cancelled_sweep_child_kills_the_parent_run(job_project, scientist, da
     execute(first)
     services.job_cancel(job=second, actor=scientist)
     assert parent_status(sweep) == "KILLED"
+
+
+def test_an_attempt_retried_after_an_infrastructure_failure_ends_its_run(submit, monkeypatch):
+    from jobs import runner
+    from jobs.executors import docker as docker_executor
+    from jobs.models import JobImage
+
+    # Given a container engine that cannot be reached…
+    JobImage.objects.get_or_create(name="localhost/mlp-python:bookworm-mlflow")
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/engine.sock")
+    monkeypatch.setattr(docker_executor, "_client", None)
+    job = submit(executor="docker", max_retries=1)
+
+    # …when an attempt fails on it and the job is queued for a retry…
+    runner.job_execute(job_id=job.pk, worker="test-worker")
+    job.refresh_from_db()
+    assert (job.status, job.reason, job.attempt) == (JobStatus.QUEUED, Reason.RETRY, 1)
+
+    # …then that attempt's run has ended; the retry will start a run of its own.
+    assert Run.objects.get(pk=job.run_id).status == RunStatus.FAILED

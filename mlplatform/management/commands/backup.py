@@ -1,5 +1,5 @@
-"""`python manage.py backup DIR`: the database and MLP_DATA_DIR into a new directory
-(see mlplatform/backup.py)."""
+"""`python manage.py backup DIR`: the database, MLP_DATA_DIR and the data archive into
+a new directory (see mlplatform/backup.py)."""
 
 from pathlib import Path
 
@@ -9,7 +9,10 @@ from mlplatform import backup
 
 
 class Command(BaseCommand):
-    help = "Back up the database (pg_dump, or SQLite's online backup) and MLP_DATA_DIR into DIR, with a manifest."
+    help = (
+        "Back up the database (pg_dump, or SQLite's online backup), MLP_DATA_DIR and the data archive "
+        "into DIR, with a manifest."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("directory", help="A new or empty directory.")

@@ -1,5 +1,5 @@
-"""`python manage.py restore DIR`: a backup into the configured database and
-MLP_DATA_DIR, which must be empty unless --force (see mlplatform/backup.py)."""
+"""`python manage.py restore DIR`: a backup into the configured database, MLP_DATA_DIR
+and data archive, which must be empty unless --force (see mlplatform/backup.py)."""
 
 from pathlib import Path
 
@@ -9,13 +9,15 @@ from mlplatform import backup
 
 
 class Command(BaseCommand):
-    help = "Restore a backup made by `manage.py backup` into the configured database and MLP_DATA_DIR."
+    help = "Restore a backup made by `manage.py backup` into the configured database, MLP_DATA_DIR and archive."
     requires_system_checks: list = []
 
     def add_arguments(self, parser):
         parser.add_argument("directory", help="A directory written by `manage.py backup`.")
         parser.add_argument(
-            "--force", action="store_true", help="Replace a database and data dir that are not empty (destroys them)."
+            "--force",
+            action="store_true",
+            help="Replace a database, data dir and archive that are not empty (destroys them).",
         )
 
     def handle(self, *args, directory, force, **options):
