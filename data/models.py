@@ -130,3 +130,16 @@ class Segment(models.Model):
     @property
     def segment_id(self) -> str:
         return f"{self.first_seq:020d}"
+
+
+# Dataset versions and lineage live in their own module (issue 20).
+from data.models_datasets import (  # noqa: E402,F401
+    DataFile,
+    Dataset,
+    DatasetAlias,
+    DatasetVersion,
+    DatasetVersionTag,
+    ProfileStatus,
+    VersionSource,
+    VersionStatus,
+)

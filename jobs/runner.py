@@ -44,7 +44,23 @@ def prepare_workdir(job: Job) -> Path:
     if job.script:
         (workdir / "main.py").write_text(job.script, encoding="utf-8")
     (workdir / "params.json").write_text(json.dumps(job.params), encoding="utf-8")
+    install_helpers(workdir)
     return workdir
+
+
+HELPERS = Path(settings.BASE_DIR) / "mlplatform" / "client"
+HELPERS_DIR = ".mlp/lib"  # inside the work dir; on the job's PYTHONPATH
+
+
+def install_helpers(workdir: Path) -> None:
+    """The job helpers (`from mlplatform.client import datasets`) are copied into the
+    work dir rather than read from the platform's tree: a sandboxed or container job
+    sees its work dir only, and the platform's source is not its business."""
+    package = workdir / HELPERS_DIR / "mlplatform"
+    (package / "client").mkdir(parents=True)
+    (package / "__init__.py").write_text('"""The platform\'s job helpers (a copy made for this job)."""\n')
+    for module in HELPERS.glob("*.py"):
+        shutil.copyfile(module, package / "client" / module.name)
 
 
 def job_command(job: Job) -> list[str]:
@@ -89,6 +105,9 @@ def job_env(job: Job, workdir: Path, token: str, experiment_id: str = "") -> dic
     }
     if token:
         env["MLFLOW_TRACKING_TOKEN"] = token
+    # The job helpers (mlplatform.client: datasets.load), copied in by prepare_workdir.
+    env["PYTHONPATH"] = f"/work/{HELPERS_DIR}" if docker else str(workdir / HELPERS_DIR)
+    env["MLP_PROJECT"] = job.project.slug
     return {**job.env, **secrets.decrypt_values(job.secret_env), **{k: v for k, v in env.items() if v}}
 
 

@@ -15,8 +15,9 @@ from mlplatform.errors import ValidationFailed
 
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 PARAM_NAME = re.compile(r"^[A-Za-z0-9_.\-]{1,250}$")
-# Set by the platform; a job may not override them.
-RESERVED_ENV = re.compile(r"^(MLFLOW_|MLP_|PATH$|HOME$|PYTHONPATH$|LD_)")
+# Set by the platform; a job may not override them. MLP_DATASETS is the job's own
+# request: the dataset versions it reads (mlplatform.client.datasets).
+RESERVED_ENV = re.compile(r"^(MLFLOW_|MLP_(?!DATASETS$)|PATH$|HOME$|PYTHONPATH$|LD_)")
 MEMORY = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgKMG]i?[bB]?)?\s*$")
 MAX_ARGS = 200
 MAX_ARG_CHARS = 4096

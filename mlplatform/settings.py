@@ -334,3 +334,15 @@ LOGGING = {
         "celery.beat": {"level": "WARNING"},
     },
 }
+
+# Dataset versions (data.datasets): where uploaded tables are stored (content-addressed
+# Parquet), the largest upload accepted, and the row-group size files are written with.
+DATASETS_DIR = Path(os.environ.get("MLP_DATASETS_DIR", DATA_DIR / "datasets"))
+DATASET_UPLOAD_MAX_BYTES = int(os.environ.get("MLP_DATASET_UPLOAD_MAX_BYTES", str(2 * 1024**3)))
+DATASET_ROW_GROUP_ROWS = int(os.environ.get("MLP_DATASET_ROW_GROUP_ROWS", "65536"))
+# Uploaded files no version names any more (data/datasets/gc.py).
+CELERY_BEAT_SCHEDULE["data-dataset-files-sweep"] = {
+    "task": "data.dataset_files_sweep_task",
+    "schedule": 3600.0,
+    "options": {"queue": "default"},
+}

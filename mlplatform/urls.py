@@ -14,6 +14,7 @@ api_v1 = [
     path("", include("experiments.urls")),
     path("", include("registry.urls")),
     path("", include("deployments.urls")),
+    path("", include("data.urls_datasets")),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
 ]
@@ -25,5 +26,6 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("api/v1/", include(api_v1)),
     path("", include("experiments.mlflow_urls")),
+    path("", include("frontend.urls_datasets")),
     path("", include("frontend.urls")),
 ]

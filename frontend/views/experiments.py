@@ -10,6 +10,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.shortcuts import render
 
+from data.datasets.selectors import input_versions
 from experiments import selectors, selectors_ui, series
 from experiments.artifacts_ui import artifact_download, artifact_list, artifact_preview
 from experiments.export import runs_csv_response
@@ -236,6 +237,7 @@ def run_detail(request, run_id: str):
             "browser": browser,
             "model_versions": versions,
             **lifecycle.run_models_context(request.user, run, project, versions),
+            "dataset_versions": input_versions(project=run.experiment.project, inputs=detail.datasets),
         },
     )
 

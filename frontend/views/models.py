@@ -5,6 +5,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import render
 
+from data.datasets.selectors import input_versions
 from frontend.views import lifecycle
 from frontend.views.common import get_or_404
 from frontend.views.experiments import tracking_uri
@@ -51,6 +52,9 @@ def model_version(request, slug: str, name: str, version: int):
     frozen = [
         {**d, "input": current.get((d.get("name"), d.get("digest")))} for d in provenance.version.dataset_digests or []
     ]
+    ours = input_versions(project=model.project, inputs=provenance.datasets)
+    for item in frozen:
+        item["version"] = ours.get(item["input"].pk) if item["input"] is not None else None
     return render(
         request,
         "frontend/models/version.html",

@@ -12,6 +12,7 @@ import logging
 import os
 from pathlib import Path
 import posixpath
+import re
 import shutil
 import socketserver
 import tempfile
@@ -32,13 +33,20 @@ HOP_BY_HOP = frozenset(
 CHUNK = 64 * 1024
 
 
-def path_allowed(target: str) -> bool:
-    """Only MLflow's API, and no way around the prefix check (`..`, `//`, encoded)."""
+# Read-only, for the job helpers' datasets.load(): a dataset version's metadata and data.
+READ_ONLY = re.compile(r"/api/v1/projects/[^/]+/datasets/[^/]+/versions/[^/]+/(data)?")
+
+
+def path_allowed(target: str, method: str = "GET") -> bool:
+    """Only MLflow's API (and reading dataset versions), and no way around the prefix
+    check (`..`, `//`, encoded). The job's token still decides what it may read."""
     if not target.startswith("/"):
         return False
     path = unquote(urlsplit(target).path)
     normal = posixpath.normpath(path) + ("/" if path.endswith("/") else "")
-    return normal == path and path.startswith(ALLOWED_PREFIXES)
+    if normal != path:
+        return False
+    return path.startswith(ALLOWED_PREFIXES) or (method in ("GET", "HEAD") and READ_ONLY.fullmatch(path) is not None)
 
 
 def forwarded_command(command: list[str], python: str = "python3") -> list[str]:
@@ -57,8 +65,11 @@ class _Handler(BaseHTTPRequestHandler):
 
     def relay(self) -> None:
         self.close_connection = True
-        if not path_allowed(self.path):
-            self.answer(403, b'{"error_code": "PERMISSION_DENIED", "message": "Jobs reach the tracking API only."}')
+        if not path_allowed(self.path, self.command):
+            self.answer(
+                403,
+                b'{"error_code": "PERMISSION_DENIED", "message": "Jobs reach the tracking API only."}',
+            )
             return
         try:
             upstream = self.server.connect()

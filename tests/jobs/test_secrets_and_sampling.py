@@ -68,10 +68,21 @@ def test_a_changed_key_is_a_clear_error_not_garbage(settings):
         ("/api/2.0/mlflow/%2e%2e/%2e%2e/v1/jobs/", False),
         ("//api/2.0/mlflow/runs/get", False),
         ("http://example.com/api/2.0/mlflow/runs/get", False),
+        ("/api/v1/projects/demo/datasets/pumps/versions/latest/", True),
+        ("/api/v1/projects/demo/datasets/pumps/versions/3f2a9c01/data?format=parquet", True),
+        ("/api/v1/projects/demo/datasets/pumps/versions/3f2a9c01/aliases/", False),
+        ("/api/v1/projects/demo/datasets/", False),
+        ("/api/v1/projects/demo/datasets/pumps/versions/x/../../../../../jobs/", False),
     ],
 )
 def test_the_relay_passes_mlflow_api_paths_only(path, allowed):
     assert path_allowed(path) is allowed
+
+
+def test_the_relay_reads_dataset_versions_but_never_writes():
+    data = "/api/v1/projects/demo/datasets/pumps/versions/latest/data"
+    assert path_allowed(data, "GET") and path_allowed(data, "HEAD")
+    assert not path_allowed(data, "POST") and not path_allowed(data, "DELETE")
 
 
 def test_the_container_command_is_the_forwarder_around_the_job_command():

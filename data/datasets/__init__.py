@@ -1,0 +1,1 @@
+"""Dataset versions: manifests over archived segments and uploaded files (issue 20)."""
