@@ -17,6 +17,7 @@ background thread, which also seals idle segments and flushes the counters."""
 import asyncio
 import logging
 import threading
+import time
 
 import orjson
 
@@ -29,6 +30,7 @@ from mlplatform.tokens import hash_key
 logger = logging.getLogger(__name__)
 
 JSON = [(b"content-type", b"application/json")]
+RELOAD_GAP = 0.5
 
 
 def _reply(status: int, body: dict) -> tuple[int, bytes]:
@@ -91,6 +93,7 @@ class IngestApp:
         self.max_body_bytes = max_body_bytes
         self.prefix = prefix.rstrip("/")
         self._started = False
+        self._last_reload = 0.0
 
     async def startup(self) -> None:
         """Idempotent: the first request (or the ASGI lifespan) loads the streams."""
@@ -98,6 +101,13 @@ class IngestApp:
             await asyncio.to_thread(self.ingestor.refresh)
             self.ticker.start()
             self._started = True
+
+    async def _reload_soon(self) -> None:
+        """At most one reload per `RELOAD_GAP` seconds, however many bad requests come."""
+        now = time.monotonic()
+        if now - self._last_reload >= RELOAD_GAP:
+            self._last_reload = now
+            await asyncio.to_thread(self.ingestor.refresh)
 
     async def shutdown(self) -> None:
         if self._started:
@@ -135,7 +145,12 @@ class IngestApp:
         parts = scope["path"][len(self.prefix) :].strip("/").split("/")
         if len(parts) != 2 or not all(parts):
             return _error(404, "Use POST /ingest/<project>/<stream>.")
-        spec = self.ingestor.streams.get(f"{parts[0]}/{parts[1]}")
+        key = f"{parts[0]}/{parts[1]}"
+        spec = self.ingestor.streams.get(key)
+        if spec is None or _authorize(scope, spec) is not None:
+            # A stream or token made a moment ago: reload now rather than at the next tick.
+            await self._reload_soon()
+            spec = self.ingestor.streams.get(key)
         if spec is None:
             return _error(404, f"No stream {parts[1]!r} in project {parts[0]!r}.")
         if scope["method"] != "POST":
