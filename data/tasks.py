@@ -1,0 +1,22 @@
+"""Periodic work of the data app (the beat sends these; each is idempotent)."""
+
+from celery import shared_task
+
+
+@shared_task(name="data.segments_compact_task", ignore_result=True, soft_time_limit=300)
+def segments_compact_task() -> None:
+    """Indexes segments sealed without a row (after a crash) and compacts sealed ones to Parquet."""
+    from data.segments import segments_compact_pending
+
+    segments_compact_pending()
+
+
+@shared_task(name="data.demo_feed_task", ignore_result=True, soft_time_limit=20)
+def demo_feed_task() -> None:
+    """Embedded mode only (`make run`): a batch of demo sensor readings over HTTP."""
+    from django.conf import settings
+
+    from data import demo
+
+    if settings.DEMO_TRAFFIC_URL:
+        demo.feed(base_url=settings.DEMO_TRAFFIC_URL)
