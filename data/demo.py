@@ -64,7 +64,7 @@ def readings(rng: random.Random, count: int) -> list[dict]:
             "vibration": round(abs(rng.gauss(2.2, 0.6)), 3),
             "pressure": round(rng.gauss(4.1, 0.2), 3),
         }
-        if rng.random() < 0.01:
+        if rng.random() < 0.003:
             row["temperature"] = "sensor fault"  # the quarantine's demo
         rows.append(row)
     return rows
