@@ -48,7 +48,11 @@ class StreamForm(forms.Form):
         max_length=300, required=False, label="MQTT broker URL", help_text="mqtt://host:1883 or mqtts://host:8883"
     )
     mqtt_topics = forms.CharField(
-        max_length=2000, required=False, label="MQTT topic patterns", help_text="One per line, e.g. plant/+/temperature"
+        widget=forms.Textarea(attrs={"rows": 2}),
+        max_length=2000,
+        required=False,
+        label="MQTT topic patterns",
+        help_text="One per line, e.g. plant/+/temperature",
     )
     mqtt_username = forms.CharField(max_length=200, required=False, label="MQTT username")
     mqtt_password = forms.CharField(

@@ -71,3 +71,50 @@ def test_empty_state_then_create_send_watch_quarantine_release(live_asgi, browse
     page.screenshot(path=str(shot_dir / "data-list.png"))
     assert Stream.objects.get().records_total == 601
     assert errors == []
+
+
+def test_an_mqtt_stream_made_in_the_ui_takes_the_pages_mosquitto_pub_example(live_asgi, browser, shot_dir, tmp_path):
+    import shlex
+    import shutil
+    import subprocess
+    import threading
+
+    from data import mqtt
+    from tests.data.broker import Mosquitto
+
+    if shutil.which("mosquitto_pub") is None:
+        pytest.skip("no mosquitto_pub: `apt-get install mosquitto-clients`")
+    broker = Mosquitto(tmp_path / "mosquitto")
+    broker.start()
+    stop = threading.Event()
+    subscriber = threading.Thread(target=mqtt.run, args=(stop,), kwargs={"interval": 0.2}, daemon=True)
+    try:
+        owner = UserFactory(username="mo")
+        make_project(owner=owner, slug="hall", name="Hall")
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        login(page, live_asgi, "mo")
+        page.goto(f"{live_asgi}/data/new/")
+        page.fill("input[name=name]", "Hall temps")
+        page.select_option("select[name=source]", "mqtt")
+        page.fill("input[name=mqtt_url]", broker.url)
+        page.fill("textarea[name=mqtt_topics]", "hall/+/temp")
+        page.click("form.job-form button[type=submit]")
+        page.wait_for_url(f"{live_asgi}/data/hall/hall-temps/")
+        subscriber.start()
+        example = page.locator("#example-mqtt").inner_text().replace("\\\n", " ")
+        assert example.startswith(f"mosquitto_pub -h 127.0.0.1 -p {broker.port}")
+
+        def published():
+            subprocess.run(shlex.split(example), check=True, timeout=10)
+            time.sleep(0.5)
+            return Stream.objects.get(slug="hall-temps").records_total > 0
+
+        wait_until(published, timeout=30)  # until the subscriber has its session
+        wait_until(lambda: page.locator('#stream-numbers [data-field="records"]').inner_text() != "0")
+        assert "s1" in page.locator("#preview tbody").inner_text()
+        page.screenshot(path=str(shot_dir / "data-mqtt.png"), full_page=True)
+    finally:
+        stop.set()
+        if subscriber.is_alive():
+            subscriber.join(15)
+        broker.stop()
