@@ -61,6 +61,9 @@ class StreamCreateIn(serializers.Serializer):
         max_length=500, required=False, allow_blank=True, default="", write_only=True, trim_whitespace=False
     )
     score_endpoint = serializers.CharField(max_length=50, required=False, allow_blank=True, default="")
+    score_token = serializers.CharField(
+        max_length=500, required=False, allow_blank=True, default="", write_only=True, help_text="The endpoint's token."
+    )
 
 
 class StreamUpdateIn(serializers.Serializer):
@@ -74,6 +77,7 @@ class StreamUpdateIn(serializers.Serializer):
     mqtt_username = serializers.CharField(max_length=200, required=False, allow_blank=True)
     mqtt_password = serializers.CharField(max_length=500, required=False, allow_blank=True, trim_whitespace=False)
     score_endpoint = serializers.CharField(max_length=50, required=False, allow_blank=True)
+    score_token = serializers.CharField(max_length=500, required=False, allow_blank=True, write_only=True)
 
 
 class TokenOut(serializers.Serializer):

@@ -87,7 +87,7 @@ def _check_mqtt(*, source: str, url: str, topics: list[str]) -> None:
 def stream_create(
     *,
     project: Project,
-    actor: User,
+    actor: User | None,
     name: str,
     slug: str = "",
     description: str = "",
@@ -99,6 +99,7 @@ def stream_create(
     mqtt_username: str = "",
     mqtt_password: str = "",
     score_endpoint: str = "",
+    score_token: str = "",
 ) -> Stream:
     """A new stream (no token yet: create one with ingest_token_create). The caller
     holds the data scientist role in `project`."""
@@ -126,6 +127,7 @@ def stream_create(
                 mqtt_username=mqtt_username,
                 mqtt_password=secrets.encrypt(mqtt_password),
                 score_endpoint=score_endpoint,
+                score_token=secrets.encrypt(score_token),
                 created_by=actor,
             )
     except IntegrityError as exc:
@@ -141,7 +143,7 @@ def stream_update(*, stream: Stream, actor: User, **changes) -> Stream:
     """Changes name, description, status, schema (a new schema is no longer 'inferred'),
     retention, MQTT settings (a password given replaces the stored one) or the scoring
     endpoint. The slug stays: it names the stream's archive and its ingest URL."""
-    allowed = set(STREAM_FIELDS) - {"slug", "source"} | {"mqtt_password"}
+    allowed = set(STREAM_FIELDS) - {"slug", "source"} | {"mqtt_password", "score_token"}
     unknown = set(changes) - allowed
     if unknown:
         raise ValidationFailed(f"These cannot be changed: {', '.join(sorted(unknown))}.")
@@ -153,8 +155,9 @@ def stream_update(*, stream: Stream, actor: User, **changes) -> Stream:
         raise ValidationFailed(f"Status must be one of {', '.join(StreamStatus.values)}.")
     if "name" in changes and not str(changes["name"]).strip():
         raise ValidationFailed("A stream needs a name.")
-    if "mqtt_password" in changes:
-        changes["mqtt_password"] = secrets.encrypt(changes["mqtt_password"])
+    for secret in ("mqtt_password", "score_token"):
+        if secret in changes:
+            changes[secret] = secrets.encrypt(changes[secret])
     if "mqtt_topics" in changes:
         changes["mqtt_topics"] = [t.strip() for t in changes["mqtt_topics"]]
     _check_mqtt(

@@ -20,3 +20,13 @@ def demo_feed_task() -> None:
 
     if settings.DEMO_TRAFFIC_URL:
         demo.feed(base_url=settings.DEMO_TRAFFIC_URL)
+
+
+@shared_task(name="data.streams_score_task", ignore_result=True, soft_time_limit=60)
+def streams_score_task() -> None:
+    """Live scoring: the next micro-batch of every stream that names an endpoint."""
+    from django.conf import settings
+
+    from data.scoring import streams_score
+
+    streams_score(base_url=settings.MLP_PUBLIC_URL)

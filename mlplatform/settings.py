@@ -299,6 +299,7 @@ CELERY_BEAT_SCHEDULE["data-segments-compact"] = {
     "schedule": float(os.environ.get("MLP_ARCHIVE_COMPACT_INTERVAL", "60")),
 }
 CELERY_BEAT_SCHEDULE["data-demo-feed"] = {"task": "data.demo_feed_task", "schedule": 2.0}
+CELERY_BEAT_SCHEDULE["data-live-scoring"] = {"task": "data.streams_score_task", "schedule": 2.0}
 
 LOGGING = {
     "version": 1,

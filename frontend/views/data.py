@@ -64,6 +64,21 @@ class StreamForm(forms.Form):
         help_text="Stored encrypted.",
     )
 
+    score_endpoint = forms.CharField(
+        max_length=50,
+        required=False,
+        label="Live scoring endpoint",
+        help_text="An endpoint's slug: records are scored in micro-batches into <stream>-predictions.",
+    )
+    score_token = forms.CharField(
+        max_length=500,
+        required=False,
+        label="Endpoint token",
+        widget=forms.PasswordInput,
+        strip=False,
+        help_text="For a non-public endpoint; stored encrypted.",
+    )
+
     def clean_mqtt_topics(self):
         return [t.strip() for t in self.cleaned_data["mqtt_topics"].splitlines() if t.strip()]
 

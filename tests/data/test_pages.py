@@ -73,3 +73,10 @@ def test_schema_and_pause_actions(stream, project, user):
     client.post(action, {"action": "pause"})
     stream.refresh_from_db()
     assert stream.schema == {"type": "object"} and stream.status == "paused"
+
+
+def test_a_scored_stream_links_its_endpoint_and_predictions(project, user):
+    services.stream_create(project=project, actor=user, name="Scored", score_endpoint="iris", score_token="mlpe_x")
+    page = browser_for(user).get(f"/data/{project.slug}/scored/").content.decode()
+    assert 'href="/deployments/iris/"' in page and f'href="/data/{project.slug}/scored-predictions/"' in page
+    assert "mlpe_x" not in page and Stream.objects.get(slug="scored").score_token.startswith("fernet:")
