@@ -198,6 +198,7 @@ class StreamLog:
         self._lock_fd: int | None = None
         self._fd: int | None = None
         self._rel = ""  # the open segment, relative to the archive root
+        self._path: Path | None = None  # ... and its absolute path (resolved once, not per append)
         self._first_seq = 0
         self._next_seq = 0
         self._end = 0
@@ -386,6 +387,7 @@ class StreamLog:
             self._fd = None
             raise ArchiveUnavailable(str(exc)) from exc
         self._rel, self._first_seq, self._end, self._count = rel, self._next_seq, 0, 0
+        self._path = path
         self._first_ms = self._last_ms = now_ms
         self._opened_at = time.monotonic()
         self._hash = hashlib.sha256()
@@ -494,7 +496,7 @@ class StreamLog:
             return bool(self.store.list(self.key, f"dt=*/hr=*/*{OPEN_SUFFIX}")) or self._last_sealed_next() != (
                 self._next_seq
             )
-        return os.fstat(self._fd).st_size != self._end or not self.store.local_path(self._rel).exists()
+        return os.fstat(self._fd).st_size != self._end or not os.path.exists(self._path)
 
     def _last_sealed_next(self) -> int:
         manifests = self.store.list(self.key, "dt=*/hr=*/*.json")
@@ -528,6 +530,7 @@ class StreamLog:
         manifest = path.with_name(path.name[: -len(OPEN_SUFFIX)] + ".json")
         self._fd = os.open(path, os.O_WRONLY | os.O_APPEND)
         self._rel, self._first_seq, self._end, self._count = rel, first_seq, len(complete), len(lines)
+        self._path = path
         self._next_seq = first_seq + len(lines)
         self._hash = hashlib.sha256(complete)
         self._opened_at = time.monotonic()

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from frontend.views import core, dashboard, deployments, experiments, ideation, jobs, lifecycle, models, projects
+from frontend.views import core, dashboard, data, deployments, experiments, ideation, jobs, lifecycle, models, projects
 
 urlpatterns = [
     path("", core.home, name="home"),
@@ -49,10 +49,10 @@ urlpatterns = [
     path("deployments/<str:slug>/deploy/", deployments.endpoint_deploy, name="endpoint-deploy"),
     path("deployments/<str:slug>/action/", deployments.endpoint_action, name="endpoint-action"),
     path("deployments/<str:slug>/policies/", deployments.endpoint_policy, name="endpoint-policy"),
+    path("data/", data.stream_list, name="section-data"),
+    path("data/new/", data.stream_create, name="stream-create"),
+    path("data/<str:project>/<str:stream>/", data.stream_detail, name="stream-detail"),
+    path("data/<str:project>/<str:stream>/action/", data.stream_action, name="stream-action"),
     path("settings/tokens/", core.token_list, name="token-list"),
     path("settings/tokens/<int:token_id>/revoke/", core.token_revoke, name="token-revoke"),
 ]
-
-# Sections whose issues have not landed yet say so; each is replaced by its app's urls.
-for _section in ["data"]:
-    urlpatterns.append(path(f"{_section}/", core.upcoming_section, {"section": _section}, name=f"section-{_section}"))

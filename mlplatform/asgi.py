@@ -1,5 +1,7 @@
 """The ASGI app: HTTP through Django, websockets through Channels, and model serving.
 
+Paths under /ingest/ go to the HTTP ingest plane (data.plane), the same way: its own
+auth (ingest tokens), records acknowledged once they are fsync'd in the archive.
 Paths under /serve/ go to the serving data plane (deployments.serving) before Django:
 it has its own auth (endpoint tokens), no sessions and no ORM on the request path.
 MLflow API calls that authenticate with a header go to the tracking plane
@@ -26,17 +28,21 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
+from data.plane import build_app as build_ingest_app  # noqa: E402
 from deployments.plane import build_app  # noqa: E402
 from experiments.mlflow_api.lean import TrackingPlane  # noqa: E402
 from mlplatform.routing import websocket_urlpatterns  # noqa: E402
 
 serving_app = build_app()
+ingest_app = build_ingest_app()
 tracking_app = TrackingPlane(fallback=django_asgi_app)
 
 
 async def http_app(scope, receive, send):
     if scope["path"].startswith("/serve/"):
         await serving_app(scope, receive, send)
+    elif scope["path"].startswith("/ingest/"):
+        await ingest_app(scope, receive, send)
     elif tracking_app.wants(scope):
         await tracking_app(scope, receive, send)
     else:
@@ -72,6 +78,7 @@ async def _lifespan(receive, send) -> None:
         elif message["type"] == "lifespan.shutdown":
             if serving_app._started is not None:
                 await serving_app.shutdown()
+            await ingest_app.shutdown()
             await send({"type": "lifespan.shutdown.complete"})
             return
 

@@ -1,5 +1,6 @@
 from django.urls import path
 
+from data.consumers import StreamConsumer, StreamListConsumer
 from deployments.consumers import EndpointDashboardConsumer
 from experiments.consumers import RunConsumer
 from ideation.consumers import BoardConsumer
@@ -13,4 +14,6 @@ websocket_urlpatterns = [
     path("ws/jobs/<int:job_id>/", JobConsumer.as_asgi()),
     path("ws/endpoints/<str:slug>/", EndpointDashboardConsumer.as_asgi()),
     path("ws/runs/<str:run_id>/", RunConsumer.as_asgi()),
+    path("ws/streams/", StreamListConsumer.as_asgi()),
+    path("ws/streams/<str:project>/<str:stream>/", StreamConsumer.as_asgi()),
 ]

@@ -319,6 +319,12 @@ INGEST_SEAL_BYTES = int(os.environ.get("MLP_INGEST_SEAL_BYTES", str(64 * 1024 * 
 INGEST_SEAL_SECONDS = float(os.environ.get("MLP_INGEST_SEAL_SECONDS", "300"))
 INGEST_DEDUP_WINDOW = int(os.environ.get("MLP_INGEST_DEDUP_WINDOW", "100000"))
 INGEST_POLL_INTERVAL = float(os.environ.get("MLP_INGEST_POLL_INTERVAL", "1.0"))
+CELERY_BEAT_SCHEDULE["data-segments-compact"] = {
+    "task": "data.segments_compact_task",
+    "schedule": float(os.environ.get("MLP_ARCHIVE_COMPACT_INTERVAL", "60")),
+}
+CELERY_BEAT_SCHEDULE["data-demo-feed"] = {"task": "data.demo_feed_task", "schedule": 2.0}
+CELERY_BEAT_SCHEDULE["data-live-scoring"] = {"task": "data.streams_score_task", "schedule": 2.0}
 
 LOGGING = {
     "version": 1,

@@ -19,3 +19,5 @@ DATABASES["default"].get("OPTIONS", {}).pop("pool", None)  # noqa: F405
 SERVING_SPOOL_DIR = Path(__import__("tempfile").mkdtemp(prefix="mlp-spool-"))  # noqa: F405
 # The test database is gone by the time atexit runs.
 SERVING_DRAIN_AT_EXIT = False
+# And its own data archive (data streams), so test streams never land in var/archive.
+DATA_ARCHIVE_DIR = Path(__import__("tempfile").mkdtemp(prefix="mlp-archive-"))  # noqa: F405

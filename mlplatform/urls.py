@@ -14,6 +14,7 @@ api_v1 = [
     path("", include("experiments.urls")),
     path("", include("registry.urls")),
     path("", include("deployments.urls")),
+    path("", include("data.urls")),
     path("", include("data.urls_datasets")),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),

@@ -94,8 +94,10 @@ def _stop_serving_background() -> None:
     """The serving plane inside the ASGI app starts a prediction-log drainer on its first
     request; the server above runs without lifespan events, so stop it here, before the
     test database is flushed under it."""
-    from mlplatform.asgi import serving_app
+    from mlplatform.asgi import ingest_app, serving_app
 
+    ingest_app.ticker.stop()
+    ingest_app._started = False
     if serving_app._started is not None:
         serving_app.spool.stop()
         serving_app._loop = serving_app._started = None

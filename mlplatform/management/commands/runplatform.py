@@ -1,4 +1,5 @@
-"""The all-in-one embedded process: ASGI server + Celery worker thread + beat thread.
+"""The all-in-one embedded process: ASGI server + Celery worker thread + beat thread
+(+ the MQTT ingest thread, which subscribes once a stream of source MQTT exists).
 
 Migrates an empty (or outdated) database first, so a fresh clone needs nothing else."""
 
@@ -18,10 +19,15 @@ class Command(BaseCommand):
         parser.add_argument("--port", type=int, default=8000)
         parser.add_argument("--no-worker", action="store_true", help="Do not run the embedded Celery worker.")
         parser.add_argument("--no-beat", action="store_true", help="Do not run the embedded scheduler.")
+        parser.add_argument("--no-mqtt", action="store_true", help="Do not run the MQTT ingest thread.")
         parser.add_argument("--concurrency", type=int, default=4, help="Worker threads (default 4).")
 
-    def handle(self, *args, host, port, no_worker, no_beat, concurrency, **options):
+    def handle(self, *args, host, port, no_worker, no_beat, no_mqtt, concurrency, **options):
         call_command("migrate", interactive=False, verbosity=0)
+        if not no_mqtt:
+            from data.mqtt import start_thread
+
+            start_thread()
         if not no_worker:
             start_worker_thread(concurrency=concurrency)
         if not no_beat:

@@ -7,6 +7,7 @@ import os
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
+from data import demo as data_demo
 from deployments import demo as deployments_demo
 from experiments import demo as tracking_demo
 from ideation import demo as ideation_demo
@@ -56,6 +57,7 @@ class Command(BaseCommand):
         tracking_demo.seed(admin, project)
         jobs_demo.seed(admin, project)  # outside the transaction: the demo jobs really run
         deployments_demo.seed(admin, project)  # serves the registry's demo model
+        data_demo.seed(admin, project)  # the pump sensor stream, fed over HTTP by the beat
         self.stdout.write(
             "Demo ready. Log in at http://127.0.0.1:8000/accounts/login/ as "
             f"admin / {DEMO_PASSWORD} (also alice and bob, same password)."
