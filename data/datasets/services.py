@@ -463,3 +463,11 @@ def tag_delete(*, version: DatasetVersion, key: str, user: User | None) -> None:
         before={key: tag.value},
     )
     tag.delete()
+
+
+def segment_referenced(segment: Segment) -> bool:
+    """Whether a dataset version of the segment's project names it: stream retention
+    keeps such a segment (registered in DataConfig.ready as a retention guard)."""
+    return DatasetVersion.objects.filter(
+        dataset__project_id=segment.stream.project_id, manifest__icontains=segment.sha256
+    ).exists()

@@ -446,3 +446,20 @@ def test_the_sweep_removes_only_files_no_version_names_after_a_dry_run(team, dja
     assert DataFile.objects.count() == 1 and AuditEvent.objects.filter(action="data_file.sweep").exists()
     data = client.get(f"/api/v1/projects/{slug}/datasets/kept/versions/{kept['id']}/data?format=csv")
     assert data.status_code == 200 and gone["id"] != kept["id"]
+
+
+def test_stream_retention_keeps_the_segments_a_version_names(team, archived_stream):
+    from data import segments
+
+    project = team["project"]
+    stream = archived_stream(
+        project, "old", [(T0, [{"t": 0}]), (T0 + 3 * HOUR, [{"t": 1}]), (T0 + 6 * HOUR, [{"t": 2}])]
+    )
+    first, second, _newest = stream.segments.order_by("first_seq")
+    end = dt.datetime.fromtimestamp((T0 + HOUR) / 1000, tz=dt.UTC)
+    services.version_from_stream(project=project, name="kept", stream=stream, user=team["scientist"], end=end)
+    stream.retention_days = 1
+    stream.save(update_fields=["retention_days"])
+    report = segments.stream_retention_apply(stream=stream, actor=team["owner"], dry_run=True)
+    assert report["kept_referenced"] == [first.path]
+    assert [d["path"] for d in report["delete"]] == [second.path]
