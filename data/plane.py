@@ -116,7 +116,7 @@ class IngestApp:
 
     async def __call__(self, scope: dict, receive, send) -> None:
         if scope["type"] == "lifespan":
-            await self._lifespan(receive, send)
+            await lean_http.lifespan(receive, send, startup=self.startup, shutdown=self.shutdown)
             return
         if scope["type"] != "http":
             return
@@ -129,17 +129,6 @@ class IngestApp:
             logger.exception("ingest failed")
             status, body = _error(503, "Ingestion failed on the server; nothing was acknowledged. Retry.")
         await lean_http.respond(send, status, body, JSON)
-
-    async def _lifespan(self, receive, send) -> None:
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                await self.startup()
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                await self.shutdown()
-                await send({"type": "lifespan.shutdown.complete"})
-                return
 
     async def _handle(self, scope: dict, receive) -> tuple[int, bytes]:
         parts = scope["path"][len(self.prefix) :].strip("/").split("/")

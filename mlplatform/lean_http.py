@@ -66,3 +66,16 @@ async def respond(send, status: int, body: bytes, headers: list[tuple[bytes, byt
             }
         )
         await send({"type": "http.response.body", "body": body})
+
+
+async def lifespan(receive, send, *, startup, shutdown) -> None:
+    """ASGI lifespan for a lean plane: its startup and shutdown coroutines, in turn."""
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await startup()
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await shutdown()
+            await send({"type": "lifespan.shutdown.complete"})
+            return

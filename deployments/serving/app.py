@@ -114,7 +114,7 @@ class ServingApp:
     # -- ASGI ---------------------------------------------------------------------
     async def __call__(self, scope: dict, receive, send) -> None:
         if scope["type"] == "lifespan":
-            await self._lifespan(receive, send)
+            await lean_http.lifespan(receive, send, startup=self.startup, shutdown=self.shutdown)
             return
         if scope["type"] != "http":
             return
@@ -221,17 +221,6 @@ class ServingApp:
             "outputs": oip.tensors_metadata(model.signature_outputs, oip.DEFAULT_OUTPUT),
             "parameters": {"version": str(revision.id), "loader": model.loader},
         }
-
-    async def _lifespan(self, receive, send) -> None:
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                await self.startup()
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                await self.shutdown()
-                await send({"type": "lifespan.shutdown.complete"})
-                return
 
     # -- scoring (both protocols) -------------------------------------------------
     async def _invocations(self, scope, receive, send, endpoint: EndpointRuntime, request_id: str) -> None:
