@@ -39,6 +39,9 @@ def test_a_member_receives_log_lines_and_a_stranger_is_refused(submit):
         assert connected
         from channels.db import database_sync_to_async
 
+        # A page that (re)connects is told the job's status first, so it never shows a stale one.
+        greeting = await communicator.receive_json_from(timeout=5)
+        assert greeting["event"] == "job.status" and greeting["payload"]["snapshot"] is True
         await database_sync_to_async(job_log_append)(job=job, start_seq=0, lines=["hi token=abc"], secrets=["abc"])
         message = await communicator.receive_json_from(timeout=5)
         await communicator.disconnect()
