@@ -44,7 +44,7 @@ OPEN_SEGMENT, SEALED_SEGMENT = ".jsonl.open", ".jsonl"
 # Files that appear or are renamed while a backup copies are picked up by another pass.
 COPY_PASSES = 3
 # Top-level entries of MLP_DATA_DIR that are transient or rebuilt, never backed up.
-SKIP_TOP = {"static", "serving-spool", "test-output", "celerybeat-schedule", "secret_key.tmp"}
+SKIP_TOP = {"static", "assets", "serving-spool", "test-output", "celerybeat-schedule", "secret_key.tmp"}
 SKIP_SUFFIXES = (".sqlite3", ".sqlite3-wal", ".sqlite3-shm", ".sqlite3-journal", ".pid")
 
 

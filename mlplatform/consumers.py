@@ -50,10 +50,12 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
             self.access_group = None
 
     async def access_changed(self, message):
-        """The user's membership or role changed: check again with what the database
+        """The user's membership or role changed, or their account (deactivated, no
+        longer a platform admin): check again with what the database
         says now (a fresh user: roles are cached on the user object). Lost access
         closes the socket; a multi-project socket follows the projects it may see."""
-        if self.revoked or (self.project_ids is not None and message.get("project_id") not in self.project_ids):
+        project_id = message.get("project_id")  # None: the user's access everywhere
+        if self.revoked or (None not in (project_id, self.project_ids) and project_id not in self.project_ids):
             return
         groups = await database_sync_to_async(self._groups_now)()
         if groups is None:
@@ -103,11 +105,9 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         await self.receive_json(content, **kwargs)
 
     async def event_message(self, message):
-        # An event queued for this socket before it left that group (its access changed
-        # meanwhile) is not for it any more.
         group = message.get("group")
         if group is not None and group not in self.joined:
-            return
+            return  # queued before this socket left the group (access lost)
         await self.send_json({"event": message["event"], "payload": message["payload"]})
 
 
