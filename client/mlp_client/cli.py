@@ -816,11 +816,16 @@ def data_push(state: State, stream: str, file: str, ingest_token: str | None, ba
         console=err,
     )  # fmt: skip
     task = progress.add_task("push", total=None)
-    with progress:
-        result = client.data.push(
-            stream, file, token=ingest_token, batch_size=batch,
-            on_progress=lambda done, total: progress.update(task, completed=done, total=total),
-        )  # fmt: skip
+
+    def update(done: int, total: int) -> None:
+        if not progress.live.is_started:  # only once the whole file has been checked
+            progress.start()
+        progress.update(task, completed=done, total=total)
+
+    try:
+        result = client.data.push(stream, file, token=ingest_token, batch_size=batch, on_progress=update)
+    finally:
+        progress.stop()
     if output == "table":
         emit(Record({k: v for k, v in result.items() if k != "reasons"}), output)
         if result["reasons"]:

@@ -202,6 +202,8 @@ class Data:
             "accepted": 0, "duplicates": 0, "quarantined": 0, "reasons": [],
         }  # fmt: skip
         done = 0
+        if on_progress:
+            on_progress(0, total)
         for content_type, body, count in batches:
             answer = self._send(project, slug, token, content_type, body, result)
             result["batches"] += 1
