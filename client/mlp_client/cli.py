@@ -899,7 +899,7 @@ def datasets_create(state: State, project: str, name: str, file: str | None, str
     or from a window of a stream. The same data gives the same version (created: false).
 
     \b
-    Examples:
+    Example:
       mlp datasets create churn customers customers.csv
       mlp datasets create churn events --stream clicks --since-last
     """
