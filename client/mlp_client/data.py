@@ -427,9 +427,13 @@ class Datasets:
 
 
 def diff_table(result: dict) -> Table:
-    """One row per column compared, drifted ones first."""
+    """One row per column compared, drifted ones first (numbers to 4 significant digits)."""
     rows = [
-        {"column": column, "drifted": bool(entry.get("drifted")), **{k: v for k, v in entry.items() if k != "drifted"}}
+        {
+            "column": column,
+            "drifted": bool(entry.get("drifted")),
+            **{k: f"{v:.4g}" if isinstance(v, float) else v for k, v in entry.items() if k != "drifted"},
+        }
         for column, entry in result.get("columns", {}).items()
     ]
     rows.sort(key=lambda r: (not r["drifted"], r["column"]))
