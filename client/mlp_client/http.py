@@ -55,8 +55,9 @@ class Http:
         self, route: str, out: IO[bytes], *, on_chunk: Callable[[int], None] | None = None, **kwargs: Any
     ) -> httpx.Response:
         """GETs a named route streaming its body into `out` chunk by chunk (retried on
-        5xx before the first byte, like any GET). Returns the response (body consumed)."""
+        5xx or a timeout before the first byte, like any GET). Returns the response."""
         method, path = self._path(route, kwargs)
+        written = 0
         for attempt in range(self.retries + 1):
             request_id = uuid.uuid4().hex
             try:
@@ -65,6 +66,7 @@ class Http:
                     if response.status_code < 400:
                         for chunk in response.iter_bytes(64 * 1024):
                             out.write(chunk)
+                            written += len(chunk)
                             if on_chunk:
                                 on_chunk(len(chunk))
                         return response
@@ -73,11 +75,15 @@ class Http:
             except httpx.TimeoutException as exc:
                 error = Failed(f"{self.url} did not answer in time ({type(exc).__name__}).")
             except httpx.TransportError as exc:
+                if written:
+                    raise Failed(f"The download from {self.url} broke off after {written:,} bytes: {_reason(exc)}.")
                 raise Failed(f"Cannot reach {self.url}: {_reason(exc)}.") from exc
-            if error.status not in RETRY_STATUSES and error.status is not None:
-                raise error
+            if written or (error.status not in RETRY_STATUSES and error.status is not None):
+                raise error  # (a body half written is not retried into the same file)
             if attempt < self.retries:
                 self._sleep(min(self.backoff * 2**attempt, 10.0))
+        if self.retries:
+            error.message += f" (after {self.retries + 1} attempts)"
         raise error
 
     @staticmethod

@@ -4,8 +4,10 @@ ingest plane on its own archive directory, uploads and downloads over HTTP, and 
 bad input of each (unknown stream 4, wrong token 3, malformed file 2)."""
 
 import csv
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import io
 import json
+import threading
 
 import pandas as pd
 import pytest
@@ -19,6 +21,7 @@ from mlplatform import services as core_services
 from mlplatform.roles import Role
 from projects import services as project_services
 from tests.client.conftest import run_mlp
+from tests.conftest import free_port
 from tests.factories import UserFactory, make_project
 
 
@@ -287,3 +290,68 @@ def test_diff_waits_for_the_profile_and_shows_the_shift(server, token, proj, pla
     table = run_mlp("datasets", "diff", "churn", "s", a[:10], b, url=server, token=token)
     assert table.exit_code == 0 and "600 → 500 (-100)" in table.stdout and "drifted" in table.stdout
     assert run_mlp("datasets", "diff", "churn", "s", a[:10], "feedfacefeed", url=server, token=token).exit_code == 4
+
+
+# --- 5xx: retried (ingest and downloads are idempotent), then exit 1 with the request id -----
+
+
+class Flaky(BaseHTTPRequestHandler):
+    """Answers 503 `fail` times per path, then the real thing; remembers each request."""
+
+    fail = 2
+    seen: list[tuple[str, str]] = []
+    DIGEST = "ab" * 32
+
+    def _answer(self, status: int, body: bytes, content_type: str = "application/json") -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _handle(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        path = self.path.split("?")[0]
+        Flaky.seen.append((self.command, path))
+        if sum(1 for _, p in Flaky.seen if p == path) <= Flaky.fail:
+            self._answer(503, json.dumps({"error": "the archive is busy"}).encode())
+        elif path.endswith("/data"):
+            self._answer(200, b"a,b\n1,2\n", "text/csv")
+        elif path.startswith("/ingest/"):
+            self._answer(202, json.dumps({"accepted": 1, "duplicates": 0, "quarantined": 0, "reasons": []}).encode())
+        else:
+            self._answer(200, json.dumps({"id": Flaky.DIGEST, "rows": 1}).encode())
+
+    do_GET = do_POST = _handle  # noqa: N815
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.fixture
+def flaky_server():
+    Flaky.seen, Flaky.fail = [], 2
+    httpd = ThreadingHTTPServer(("127.0.0.1", free_port()), Flaky)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+
+
+def test_a_5xx_on_push_or_pull_is_retried_then_exit_1_with_the_request_id(flaky_server, tmp_path):
+    out = tmp_path / "d.csv"
+    pulled = run_mlp("datasets", "pull", "p", "d", "--format", "csv", "--out", str(out), url=flaky_server, token="t")
+    assert pulled.exit_code == 0, pulled.output
+    assert out.read_bytes() == b"a,b\n1,2\n"
+    assert [m for m, p in Flaky.seen if p.endswith("/data")] == ["GET"] * 3
+    file = write(tmp_path / "a.jsonl", '{"x": 1}\n{"x": 2}\n')
+    pushed = run_mlp("data", "push", "p/s", file, "--token", "mlpi_x", "--batch", "1", "-o", "json", url=flaky_server)
+    assert pushed.exit_code == 0 and json.loads(pushed.stdout)["accepted"] == 2
+    Flaky.seen, Flaky.fail = [], 99
+    gone = tmp_path / "gone.csv"
+    failed = run_mlp("datasets", "pull", "p", "d", "--out", str(gone), url=flaky_server, token="t",
+                     env={"MLP_RETRIES": "1"})  # fmt: skip
+    assert failed.exit_code == 1 and "the archive is busy" in failed.stderr and "request id" in failed.stderr
+    assert not gone.exists() and not list(tmp_path.glob("*.part"))
+    pushed = run_mlp("data", "push", "p/s", file, "--token", "mlpi_x", url=flaky_server, env={"MLP_RETRIES": "2"})
+    assert pushed.exit_code == 1 and "after 3 attempts" in pushed.stderr
+    assert [m for m, p in Flaky.seen if p.startswith("/ingest/")] == ["POST"] * 3
