@@ -11,10 +11,19 @@ from typing import Any
 
 import click
 from rich.console import Console
-from rich.progress import BarColumn, DownloadColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
 
 from mlp_client import __version__, config
 from mlp_client.client import Client, parse_duration, payload_from_file
+from mlp_client.data import diff_table, split_ref, split_stream
 from mlp_client.errors import Failed, MlpError, TimedOut, UsageError
 from mlp_client.tables import Record, Table
 
@@ -755,6 +764,263 @@ def gates_wait(state: State, project: str, stage: str, timeout: str, interval: s
 
         gate = state.client().gates.wait(project, stage, timeout=limit, interval=every, on_poll=polled)
     emit(gate, output)
+
+
+# --- data: streams and datasets ---------------------------------------------------------
+
+
+def _transfer_progress(description: str, total: int | None) -> tuple[Progress, Callable[..., None]]:
+    progress = Progress(
+        TextColumn(description), BarColumn(), DownloadColumn(), TimeElapsedColumn(), console=err, transient=False
+    )
+    task = progress.add_task(description, total=total)
+
+    def update(done: int, total: int | None = None) -> None:
+        progress.update(task, completed=done, total=total)
+
+    return progress, update
+
+
+@cli.group()
+def data() -> None:
+    """Streams: push records to one, list and show them."""
+
+
+@data.command("push")
+@click.argument("stream", metavar="PROJECT/STREAM")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--token", "--ingest-token", "ingest_token", envvar="MLP_INGEST_TOKEN", metavar="mlpi_...",
+              help="The stream's ingest token (default: MLP_INGEST_TOKEN).")  # fmt: skip
+@click.option("--batch", type=int, default=500, show_default=True, help="Records per request.")
+@click.option("--allow-quarantine", is_flag=True, help="Exit 0 even if records were quarantined.")
+@common
+@pass_state
+def data_push(state: State, stream: str, file: str, ingest_token: str | None, batch: int, allow_quarantine: bool,
+              output: str) -> None:  # fmt: skip
+    """Send the records of FILE (.json: an object or an array; .jsonl; .csv with a header)
+    to a stream's HTTP ingest, in batches.
+
+    The whole file is checked first: a malformed one sends nothing (exit 2, with its line).
+    Prints how many records were accepted, were duplicates (already there: pushing again
+    is safe) and were quarantined (they do not fit the stream's schema; see the stream's
+    Data page to release them). Exit 1 if any was quarantined, unless --allow-quarantine;
+    3 for a wrong ingest token or a paused stream; 4 for an unknown stream.
+
+    \b
+    Example:
+      MLP_INGEST_TOKEN=mlpi_... mlp data push churn/events events.jsonl --batch 1000
+    """
+    client = state.client()
+    progress = Progress(
+        TextColumn("pushing"), BarColumn(), MofNCompleteColumn(), TextColumn("records"), TimeElapsedColumn(),
+        console=err,
+    )  # fmt: skip
+    task = progress.add_task("push", total=None)
+
+    def update(done: int, total: int) -> None:
+        if not progress.live.is_started:  # only once the whole file has been checked
+            progress.start()
+        progress.update(task, completed=done, total=total)
+
+    try:
+        result = client.data.push(stream, file, token=ingest_token, batch_size=batch, on_progress=update)
+    finally:
+        progress.stop()
+    if output == "table":
+        emit(Record({k: v for k, v in result.items() if k != "reasons"}), output)
+        if result["reasons"]:
+            emit(Table(result["reasons"], ["record", "reason"], title="Quarantined (first ones)"), output)
+    else:
+        emit(result if output == "json" else Record({k: v for k, v in result.items() if k != "reasons"}), output)
+    if result["quarantined"] and not allow_quarantine:
+        first = result["reasons"][0]
+        raise Failed(
+            f"{result['quarantined']} record(s) of {file} were quarantined by {stream} (first: record "
+            f"{first['record']}: {first['reason']}). Fix them and push again, or release them on the stream's page."
+        )
+
+
+@data.group("streams")
+def data_streams() -> None:
+    """A project's streams."""
+
+
+@data_streams.command("list")
+@click.argument("project")
+@common
+@pass_state
+def data_streams_list(state: State, project: str, output: str) -> None:
+    """List the streams of PROJECT.
+
+    \b
+    Example:
+      mlp data streams list churn -o json
+    """
+    emit(state.client().data.streams(project), output)
+
+
+@data_streams.command("show")
+@click.argument("stream", metavar="PROJECT/STREAM")
+@common
+@pass_state
+def data_streams_show(state: State, stream: str, output: str) -> None:
+    """Show a stream: its schema, counters and ingest URL.
+
+    \b
+    Example:
+      mlp data streams show churn/events
+    """
+    emit(state.client().data.stream(*split_stream(stream)), output)
+
+
+@cli.group()
+def datasets() -> None:
+    """Dataset versions: create (upload or stream window), list, pull, diff."""
+
+
+@datasets.command("create")
+@click.argument("project")
+@click.argument("name")
+@click.argument("file", required=False, type=click.Path(dir_okay=False))
+@click.option("--stream", help="Make the version from a window of this stream (instead of FILE).")
+@click.option("--since-last", is_flag=True, help="With --stream: from where the dataset's last version ended.")
+@click.option("--start", help="With --stream: window start, ISO 8601 (ingest time, inclusive).")
+@click.option("--end", help="With --stream: window end, ISO 8601 (exclusive).")
+@click.option(
+    "--format", "fmt", type=click.Choice(["csv", "parquet", "jsonl"]), help="FILE's format (default: by its name)."
+)
+@click.option("--description", default="")
+@common
+@pass_state
+def datasets_create(state: State, project: str, name: str, file: str | None, stream: str | None,
+                    since_last: bool, start: str | None, end: str | None, fmt: str | None, description: str,
+                    output: str) -> None:  # fmt: skip
+    """Create a version of dataset NAME from FILE (CSV, Parquet or JSON Lines, uploaded)
+    or from a window of a stream. The same data gives the same version (created: false).
+
+    \b
+    Example:
+      mlp datasets create churn customers customers.csv
+      mlp datasets create churn events --stream clicks --since-last
+    """
+    client = state.client()
+    if file is None:
+        version = client.datasets.create(project, name, stream=stream, since_last=since_last, start=start, end=end,
+                                         description=description)  # fmt: skip
+    else:
+        if stream or since_last or start or end:
+            raise UsageError("Give either a FILE to upload or --stream with its window, not both.")
+        progress, update = _transfer_progress("uploading", None)
+        with progress:
+            version = client.datasets.create(project, name, file, format=fmt, description=description,
+                                             on_progress=update)  # fmt: skip
+    if output == "table":
+        keys = ["id", "uri", "created", "rows", "bytes", "source", "status", "profile_status", "created_at"]
+        emit(Record({k: version.get(k) for k in keys}), output)
+    else:
+        emit(version, output)
+
+
+@datasets.command("list")
+@click.argument("project")
+@common
+@pass_state
+def datasets_list(state: State, project: str, output: str) -> None:
+    """List the datasets of PROJECT.
+
+    \b
+    Example:
+      mlp datasets list churn
+    """
+    emit(state.client().datasets.list(project), output)
+
+
+@datasets.command("versions")
+@click.argument("project")
+@click.argument("name")
+@common
+@pass_state
+def datasets_versions(state: State, project: str, name: str, output: str) -> None:
+    """List the versions of dataset NAME, newest first.
+
+    \b
+    Example:
+      mlp datasets versions churn customers -o json
+    """
+    emit(state.client().datasets.versions(project, name), output)
+
+
+@datasets.command("show")
+@click.argument("project")
+@click.argument("name", metavar="NAME[@REF]")
+@common
+@pass_state
+def datasets_show(state: State, project: str, name: str, output: str) -> None:
+    """Show a version (REF: an id, an 8+ digit prefix, an alias; default latest).
+
+    \b
+    Example:
+      mlp datasets show churn customers@prod
+    """
+    version = state.client().datasets.get(project, *split_ref(name))
+    brief = Record({k: v for k, v in version.items() if k not in ("manifest", "profile")})
+    emit(version if output == "json" else brief, output)
+
+
+@datasets.command("pull")
+@click.argument("project")
+@click.argument("name", metavar="NAME[@REF]")
+@click.option("--out", "-O", "path", type=click.Path(), help="File (or directory) to write; default NAME-ID.FORMAT.")
+@click.option("--format", "fmt", type=click.Choice(["parquet", "csv"]), default="parquet", show_default=True)
+@common
+@pass_state
+def datasets_pull(state: State, project: str, name: str, path: str | None, fmt: str, output: str) -> None:
+    """Download a version's data, streamed (REF: an id, a prefix, an alias; default latest).
+
+    \b
+    Example:
+      mlp datasets pull churn customers@prod --format csv --out customers.csv
+    """
+    progress, update = _transfer_progress("downloading", None)
+    with progress:
+        result = state.client().datasets.pull(project, *split_ref(name), path=path, format=fmt, on_progress=update)
+    emit(result, output)
+
+
+@datasets.command("diff")
+@click.argument("project")
+@click.argument("name")
+@click.argument("ref_a")
+@click.argument("ref_b")
+@click.option("--timeout", default="2m", show_default=True, help="How long to wait for REF_A's profile: exit 5.")
+@common
+@pass_state
+def datasets_diff(state: State, project: str, name: str, ref_a: str, ref_b: str, timeout: str, output: str) -> None:
+    """Compare version REF_B of dataset NAME against REF_A: schema changes, row counts and
+    per-column distribution shift (PSI for numbers, Jensen-Shannon for categories).
+
+    \b
+    Example:
+      mlp datasets diff churn customers prod latest -o json
+    """
+    limit = parse_duration(timeout)
+    with spinner(f"comparing {name}") as progress:
+        progress.add_task("")
+        result = state.client().datasets.diff(project, name, ref_a, ref_b, timeout=limit)
+    if output == "json":
+        emit(result, output)
+        return
+    schema = result["schema"]
+    summary = {
+        "base": result["base"], "other": result["other"],
+        "rows": f"{result['rows']['base']} → {result['rows']['other']} ({result['rows']['change']:+})",
+        "added": ", ".join(schema["added"]), "removed": ", ".join(schema["removed"]),
+        "changed": ", ".join(f"{c['name']}: {c['base']} → {c['other']}" for c in schema["changed"]),
+        "drifted": ", ".join(result["drifted"]),
+    }  # fmt: skip
+    emit(Record(summary), output)
+    if output == "table":
+        emit(diff_table(result), output)
 
 
 def main() -> None:

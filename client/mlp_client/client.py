@@ -13,6 +13,7 @@ from typing import Any
 
 from mlp_client import config
 from mlp_client.bundle import ProgressReader, make_bundle
+from mlp_client.data import Data, Datasets
 from mlp_client.errors import Failed, MlpError, NotFound, Refused, TimedOut, UsageError
 from mlp_client.http import Http
 from mlp_client.tables import Record, Table
@@ -503,6 +504,8 @@ class Client:
         self.models = Models(self)
         self.endpoints = Endpoints(self)
         self.gates = Gates(self)
+        self.data = Data(self)
+        self.datasets = Datasets(self)
 
     def __enter__(self) -> Client:
         return self

@@ -3,7 +3,7 @@ idempotent calls on 5xx, and server errors turned into one-line `MlpError`s."""
 
 from collections.abc import Callable
 import time
-from typing import Any
+from typing import IO, Any
 from urllib.parse import quote
 import uuid
 
@@ -44,14 +44,53 @@ class Http:
         """Calls a named route (see routes.py); path parameters come as keyword
         arguments named as in the path, the rest go to httpx. Returns decoded JSON (or
         text for other content)."""
+        return decode(self.send(route, idempotent=idempotent, headers=headers, **kwargs))
+
+    def send(self, route: str, *, idempotent: bool | None = None, headers: dict | None = None, **kwargs: Any):
+        """As `call`, but returns the response (for its status and headers)."""
+        method, path = self._path(route, kwargs)
+        return self.request(method, path, idempotent=idempotent, headers=headers, **kwargs)
+
+    def download(
+        self, route: str, out: IO[bytes], *, on_chunk: Callable[[int], None] | None = None, **kwargs: Any
+    ) -> httpx.Response:
+        """GETs a named route streaming its body into `out` chunk by chunk (retried on
+        5xx or a timeout before the first byte, like any GET). Returns the response."""
+        method, path = self._path(route, kwargs)
+        written = 0
+        for attempt in range(self.retries + 1):
+            request_id = uuid.uuid4().hex
+            try:
+                with self._client.stream(method, path, headers={"X-Request-ID": request_id}, **kwargs) as response:
+                    request_id = response.headers.get("x-request-id", request_id)
+                    if response.status_code < 400:
+                        for chunk in response.iter_bytes(64 * 1024):
+                            out.write(chunk)
+                            written += len(chunk)
+                            if on_chunk:
+                                on_chunk(len(chunk))
+                        return response
+                    response.read()
+                    error = _error(response, request_id)
+            except httpx.TimeoutException as exc:
+                error = Failed(f"{self.url} did not answer in time ({type(exc).__name__}).")
+            except httpx.TransportError as exc:
+                if written:
+                    raise Failed(f"The download from {self.url} broke off after {written:,} bytes: {_reason(exc)}.")
+                raise Failed(f"Cannot reach {self.url}: {_reason(exc)}.") from exc
+            if written or (error.status not in RETRY_STATUSES and error.status is not None):
+                raise error  # (a body half written is not retried into the same file)
+            if attempt < self.retries:
+                self._sleep(min(self.backoff * 2**attempt, 10.0))
+        if self.retries:
+            error.message += f" (after {self.retries + 1} attempts)"
+        raise error
+
+    @staticmethod
+    def _path(route: str, kwargs: dict) -> tuple[str, str]:
         method, template = ROUTES[route]
         path_args = {k: quote(str(kwargs.pop(k)), safe="") for k in list(kwargs) if "{" + k + "}" in template}
-        response = self.request(method, template.format(**path_args), idempotent=idempotent, headers=headers, **kwargs)
-        if response.status_code == 204 or not response.content:
-            return None
-        if response.headers.get("content-type", "").startswith("application/json"):
-            return response.json()
-        return response.text
+        return method, template.format(**path_args)
 
     def request(
         self, method: str, path: str, *, idempotent: bool | None = None, headers: dict | None = None, **kwargs: Any
@@ -82,6 +121,14 @@ class Http:
         raise error
 
 
+def decode(response: httpx.Response) -> Any:
+    if response.status_code == 204 or not response.content:
+        return None
+    if response.headers.get("content-type", "").startswith("application/json"):
+        return response.json()
+    return response.text
+
+
 def _reason(exc: Exception) -> str:
     text = str(exc) or type(exc).__name__
     lowered = text.lower()
@@ -105,6 +152,8 @@ def _message(response: httpx.Response) -> str:
     if isinstance(body, dict):
         if isinstance(body.get("error"), dict):
             return str(body["error"].get("message") or body["error"])
+        if isinstance(body.get("error"), str):  # the lean planes (/ingest/, /serve/)
+            return body["error"]
         if "message" in body:
             return str(body["message"])
         if "detail" in body:

@@ -1,6 +1,7 @@
 """Every (method, path) the client calls. A test generates the server's OpenAPI schema
 and checks each /api/v1/ pair is in it (and that the others resolve), so the client and
-the server cannot drift apart unnoticed."""
+the server cannot drift apart unnoticed. /ingest/ is the HTTP ingest plane (data.plane),
+answered before Django like /serve/."""
 
 ROUTES: dict[str, tuple[str, str]] = {
     "me": ("GET", "/api/v1/me/"),
@@ -35,9 +36,19 @@ ROUTES: dict[str, tuple[str, str]] = {
     "gates.evidence": ("POST", "/api/v1/gates/{gate_id}/evidence/"),
     "gates.vote": ("POST", "/api/v1/gates/{gate_id}/votes/"),
     "gates.decide": ("POST", "/api/v1/gates/{gate_id}/decision/"),
+    "streams.list": ("GET", "/api/v1/projects/{slug}/streams/"),
+    "streams.get": ("GET", "/api/v1/projects/{slug}/streams/{stream}/"),
+    "datasets.list": ("GET", "/api/v1/projects/{slug}/datasets/"),
+    "datasets.versions": ("GET", "/api/v1/projects/{slug}/datasets/{name}/versions/"),
+    "datasets.from_stream": ("POST", "/api/v1/projects/{slug}/datasets/{name}/versions/"),
+    "datasets.upload": ("POST", "/api/v1/projects/{slug}/datasets/{name}/upload/"),
+    "datasets.version": ("GET", "/api/v1/projects/{slug}/datasets/{name}/versions/{ref}/"),
+    "datasets.data": ("GET", "/api/v1/projects/{slug}/datasets/{name}/versions/{ref}/data"),
+    "datasets.diff": ("GET", "/api/v1/projects/{slug}/datasets/{name}/versions/{ref}/diff/"),
     # Outside /api/v1/: the MLflow-compatible registry (models are registered the way
     # the `mlflow` client does it) and the serving data plane.
     "mlflow.registered_models.create": ("POST", "/api/2.0/mlflow/registered-models/create"),
     "mlflow.model_versions.create": ("POST", "/api/2.0/mlflow/model-versions/create"),
     "serve.invocations": ("POST", "/serve/{slug}/invocations"),
+    "ingest": ("POST", "/ingest/{project}/{stream}"),
 }

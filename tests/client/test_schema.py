@@ -35,6 +35,14 @@ def test_the_other_routes_resolve():
 
             assert path.endswith("/invocations") and '"invocations"' in Path(serving.__file__).read_text()
             continue
+        if path.startswith("/ingest/"):
+            # So does the HTTP ingest plane: POST /ingest/<project>/<stream>.
+            from data import plane
+            from mlplatform import asgi
+
+            assert path.count("/") == 3 and 'prefix: str = "/ingest"' in Path(plane.__file__).read_text()
+            assert 'startswith("/ingest/")' in Path(asgi.__file__).read_text()
+            continue
         concrete = re.sub(r"\{[^}]+\}", "x", path)
         try:
             resolve(concrete)
