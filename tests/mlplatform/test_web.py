@@ -81,7 +81,7 @@ def test_home_describes_data_as_it_is_and_the_data_pages_link_each_other(user):
     home = client.get("/").content.decode()
     tile = home[home.index('id="phase-data"') : home.index("</div>", home.index('id="phase-data"'))]
     assert 'href="/data/"' in tile and 'href="/data/datasets/"' in tile
-    assert "Streams over HTTP and MQTT" in tile and "dataset versions" in tile
+    assert "HTTP &amp; MQTT streams" in tile and "dataset versions" in tile
     streams = client.get("/data/").content.decode()
     assert '<a href="/data/datasets/">Datasets</a>' in streams
     assert '<a href="/data/" class="active" aria-current="page">Streams</a>' in streams
