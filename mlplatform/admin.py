@@ -1,8 +1,10 @@
 """The Django admin is the governance console. Changes made here go through the same
 audit log as the services; the audit log itself is read-only for everyone."""
 
+from django.apps import apps
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.db.models import OuterRef, Subquery
 
 from mlplatform import events
 from mlplatform.audit import audit_record
@@ -57,10 +59,28 @@ class ApiTokenAdmin(AuditedAdmin):
 
 @admin.register(AuditEvent)
 class AuditEventAdmin(admin.ModelAdmin):
-    list_display = ["created_at", "actor_name", "action", "object_type", "object_repr", "project_id"]
+    list_display = ["created_at", "actor_name", "action", "object_type", "object_repr", "project"]
     list_filter = ["action", "object_type"]
     search_fields = ["actor_name", "action", "object_repr", "object_id"]
     date_hierarchy = "created_at"
+
+    def get_queryset(self, request):
+        # The event keeps a bare project id (it outlives the project); the name is
+        # looked up in the same query, by app label so core imports no app above it.
+        queryset = super().get_queryset(request)
+        if not apps.is_installed("projects"):
+            return queryset
+        projects = apps.get_model("projects", "Project").objects.filter(pk=OuterRef("project_id"))
+        return queryset.annotate(
+            project_name=Subquery(projects.values("name")[:1]), project_slug=Subquery(projects.values("slug")[:1])
+        )
+
+    @admin.display(description="project", ordering="project_name")
+    def project(self, obj) -> str:
+        if obj.project_id is None:
+            return "—"
+        name = getattr(obj, "project_name", None)
+        return f"{name} ({obj.project_slug})" if name else f"deleted project #{obj.project_id}"
 
     def get_readonly_fields(self, request, obj=None):
         return [field.name for field in self.model._meta.fields]

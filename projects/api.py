@@ -1,5 +1,6 @@
 """REST API: /api/v1/projects/ and their members."""
 
+from django.db import transaction
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
@@ -160,8 +161,14 @@ class KpiValueOut(serializers.Serializer):
 
 
 class KpiValueIn(serializers.Serializer):
-    value = serializers.FloatField()
-    recorded_at = serializers.DateTimeField(required=False)
+    value = serializers.FloatField(help_text="Refused when implausible: see kpi_value_check (README, KPIs).")
+    recorded_at = serializers.DateTimeField(required=False, help_text="When it was measured; not in the future.")
+    date = serializers.DateField(required=False, help_text="Backfill a past day (YYYY-MM-DD); not with recorded_at.")
+
+    def validate(self, attrs):
+        if "date" in attrs and "recorded_at" in attrs:
+            raise serializers.ValidationError("Give either recorded_at or date, not both.")
+        return attrs
 
 
 class KpiListApi(APIView):
@@ -191,6 +198,12 @@ class KpiDetailApi(APIView):
         data.is_valid(raise_exception=True)
         return Response(KpiOut(services.kpi_update(kpi=kpi, actor=request.user, **data.validated_data)).data)
 
+    @extend_schema(responses={204: None}, operation_id="kpis_delete")
+    def delete(self, request, kpi_id: int):
+        kpi = selectors.kpi_get(user=request.user, kpi_id=kpi_id, min_role=Role.DATA_SCIENTIST)
+        services.kpi_delete(kpi=kpi, actor=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
 
 class KpiValueListApi(APIView):
     @extend_schema(responses=KpiValueOut(many=True), operation_id="kpis_values_list")
@@ -203,11 +216,14 @@ class KpiValueListApi(APIView):
         kpi = selectors.kpi_get(user=request.user, kpi_id=kpi_id, min_role=Role.DATA_SCIENTIST)
         data = KpiValueIn(data=request.data)
         data.is_valid(raise_exception=True)
+        recorded_at = data.validated_data.get("recorded_at")
+        if "date" in data.validated_data:
+            recorded_at = services.kpi_backfill_time(day=data.validated_data["date"])
         point = services.kpi_record_value(
             kpi=kpi,
             value=data.validated_data["value"],
             source=KpiSource.MANUAL,
-            recorded_at=data.validated_data.get("recorded_at"),
+            recorded_at=recorded_at,
             actor=request.user,
         )
         return Response(KpiValueOut(point).data, status=status.HTTP_201_CREATED)
@@ -251,6 +267,14 @@ class DecisionOut(serializers.Serializer):
     tally = serializers.DictField(child=serializers.IntegerField())
 
 
+class EvidenceOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    kind = serializers.CharField()
+    ref_id = serializers.CharField()
+    label = serializers.CharField()
+    added_at = serializers.DateTimeField()
+
+
 class GateOut(serializers.Serializer):
     id = serializers.IntegerField()
     name = serializers.CharField()
@@ -260,6 +284,7 @@ class GateOut(serializers.Serializer):
     approver_roles = serializers.ListField(child=serializers.CharField())
     approvers = serializers.SerializerMethodField()
     criteria = CriterionOut(many=True)
+    evidence = EvidenceOut(many=True)
     votes = serializers.SerializerMethodField()
     snapshot = serializers.SerializerMethodField()
     decision = serializers.SerializerMethodField()
@@ -292,8 +317,18 @@ class CriterionIn(serializers.Serializer):
     kpi = serializers.IntegerField(required=False)
 
 
-class CriterionDoneIn(serializers.Serializer):
-    done = serializers.BooleanField()
+class CriterionPatchIn(serializers.Serializer):
+    done = serializers.BooleanField(required=False, help_text="Tick a checklist item (data scientist).")
+    label = serializers.CharField(max_length=200, required=False, help_text="Reword the criterion (owner).")
+
+    def validate(self, attrs):
+        if not attrs:
+            raise serializers.ValidationError("Give done, label or both.")
+        return attrs
+
+
+class EvidencePatchIn(serializers.Serializer):
+    label = serializers.CharField(max_length=200, allow_blank=True)
 
 
 class EvidenceIn(serializers.Serializer):
@@ -356,28 +391,68 @@ class GateCriterionApi(APIView):
 
 
 class GateCriterionDetailApi(APIView):
-    @extend_schema(request=CriterionDoneIn, responses=CriterionOut, operation_id="gates_criteria_check")
-    def patch(self, request, gate_id: int, criterion_id: int):
-        gate = selectors.gate_get(user=request.user, gate_id=gate_id, min_role=Role.DATA_SCIENTIST)
-        criterion = gate.criteria.filter(pk=criterion_id).first()
+    def _criterion(self, request, gate_id: int, criterion_id: int, min_role: str):
+        gate = selectors.gate_get(user=request.user, gate_id=gate_id, min_role=min_role)
+        criterion = gate.criteria.filter(pk=criterion_id).select_related("gate").first()
         if criterion is None:
             raise NotFound("Criterion not found.")
-        data = CriterionDoneIn(data=request.data)
+        return criterion
+
+    @extend_schema(request=CriterionPatchIn, responses=CriterionOut, operation_id="gates_criteria_update")
+    def patch(self, request, gate_id: int, criterion_id: int):
+        data = CriterionPatchIn(data=request.data)
         data.is_valid(raise_exception=True)
-        criterion = services.gate_criterion_set_done(
-            criterion=criterion, actor=request.user, done=data.validated_data["done"]
-        )
+        # Ticking is a data scientist's; rewording what the gate asks is the owner's, as adding is.
+        min_role = Role.OWNER if "label" in data.validated_data else Role.DATA_SCIENTIST
+        criterion = self._criterion(request, gate_id, criterion_id, min_role)
+        with transaction.atomic():
+            if "label" in data.validated_data:
+                criterion = services.gate_criterion_update(
+                    criterion=criterion, actor=request.user, label=data.validated_data["label"]
+                )
+            if "done" in data.validated_data:
+                criterion = services.gate_criterion_set_done(
+                    criterion=criterion, actor=request.user, done=data.validated_data["done"]
+                )
         return Response(CriterionOut(criterion).data)
+
+    @extend_schema(responses={204: None}, operation_id="gates_criteria_remove")
+    def delete(self, request, gate_id: int, criterion_id: int):
+        criterion = self._criterion(request, gate_id, criterion_id, Role.OWNER)
+        services.gate_criterion_remove(criterion=criterion, actor=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class GateEvidenceApi(APIView):
-    @extend_schema(request=EvidenceIn, responses={201: None}, operation_id="gates_evidence_add")
+    @extend_schema(request=EvidenceIn, responses={201: EvidenceOut}, operation_id="gates_evidence_add")
     def post(self, request, gate_id: int):
         gate = selectors.gate_get(user=request.user, gate_id=gate_id, min_role=Role.DATA_SCIENTIST)
         data = EvidenceIn(data=request.data)
         data.is_valid(raise_exception=True)
-        services.gate_evidence_add(gate=gate, actor=request.user, **data.validated_data)
-        return Response(status=status.HTTP_201_CREATED)
+        evidence = services.gate_evidence_add(gate=gate, actor=request.user, **data.validated_data)
+        return Response(EvidenceOut(evidence).data, status=status.HTTP_201_CREATED)
+
+
+class GateEvidenceDetailApi(APIView):
+    def _evidence(self, request, gate_id: int, evidence_id: int):
+        gate = selectors.gate_get(user=request.user, gate_id=gate_id, min_role=Role.DATA_SCIENTIST)
+        evidence = gate.evidence.filter(pk=evidence_id).select_related("gate").first()
+        if evidence is None:
+            raise NotFound("Evidence not found.")
+        return evidence
+
+    @extend_schema(request=EvidencePatchIn, responses=EvidenceOut, operation_id="gates_evidence_update")
+    def patch(self, request, gate_id: int, evidence_id: int):
+        evidence = self._evidence(request, gate_id, evidence_id)
+        data = EvidencePatchIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        evidence = services.gate_evidence_update(evidence=evidence, actor=request.user, **data.validated_data)
+        return Response(EvidenceOut(evidence).data)
+
+    @extend_schema(responses={204: None}, operation_id="gates_evidence_remove")
+    def delete(self, request, gate_id: int, evidence_id: int):
+        services.gate_evidence_remove(evidence=self._evidence(request, gate_id, evidence_id), actor=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class GateReviewApi(APIView):

@@ -120,7 +120,7 @@ def gate_list(*, project: Project) -> QuerySet[Gate]:
     return (
         Gate.objects.filter(project=project)
         .select_related("to_stage", "review", "decision", "decision__decided_by", "decision__from_stage")
-        .prefetch_related("criteria__kpi", "approvers", "review__votes__voter")
+        .prefetch_related("criteria__kpi", "approvers", "evidence", "review__votes__voter")
         .order_by("to_stage__order", "created_at")
     )
 

@@ -20,6 +20,11 @@ urlpatterns = [
         name="api-gate-criterion",
     ),
     path("gates/<int:gate_id>/evidence/", api.GateEvidenceApi.as_view(), name="api-gate-evidence"),
+    path(
+        "gates/<int:gate_id>/evidence/<int:evidence_id>/",
+        api.GateEvidenceDetailApi.as_view(),
+        name="api-gate-evidence-item",
+    ),
     path("gates/<int:gate_id>/review/", api.GateReviewApi.as_view(), name="api-gate-review"),
     path("gates/<int:gate_id>/votes/", api.GateVoteApi.as_view(), name="api-gate-votes"),
     path("gates/<int:gate_id>/decision/", api.GateDecisionApi.as_view(), name="api-gate-decision"),

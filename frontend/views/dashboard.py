@@ -10,6 +10,7 @@ from django.core.exceptions import FieldError
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
 from django.views.decorators.http import require_POST
 import plotly.graph_objects as go
 
@@ -18,7 +19,7 @@ from frontend.views.common import all_errors
 from frontend.views.projects import _project
 from ideation import selectors as ideation_selectors
 from ideation.text import render_markdown
-from mlplatform.errors import ApplicationError, NotFound
+from mlplatform.errors import ApplicationError, NotFound, ValidationFailed
 from mlplatform.errors import PermissionDenied as NotAllowed
 from mlplatform.roles import Role, role_at_least
 from projects import selectors, services
@@ -49,6 +50,17 @@ class KpiForm(forms.Form):
     threshold = forms.FloatField(required=False, label="Acceptance threshold")
     source_type = forms.ChoiceField(choices=KpiSource.choices, label="Source")
     source_key = forms.CharField(max_length=200, required=False, label="Metric key")
+
+
+class KpiValueForm(forms.Form):
+    value = forms.FloatField()
+    date = forms.DateField(required=False, help_text="Leave empty for now; a past day backfills.")
+
+
+def kpi_edit_form(kpi, data=None) -> KpiForm:
+    """The edit form of one KPI card; prefixed so each card's ids are unique."""
+    initial = {f: getattr(kpi, f) for f in KpiForm.base_fields}
+    return KpiForm(data, initial=initial, prefix=f"kpi{kpi.pk}")
 
 
 class GateForm(forms.Form):
@@ -130,6 +142,7 @@ def dashboard_context(request, project) -> dict:
     stages = selectors.lifecycle_stages(lifecycle=state.lifecycle)
     kpis = list(selectors.kpi_list(project=project))
     histories = selectors.kpi_histories(kpis=kpis, limit=200)
+    can_edit = role_at_least(project.my_role, Role.DATA_SCIENTIST)
     gates = list(selectors.gate_list(project=project))
     decided = {g.to_stage_id for g in gates if hasattr(g, "decision") and g.decision.verdict == Verdict.GO}
     timeline = [
@@ -149,13 +162,13 @@ def dashboard_context(request, project) -> dict:
             "figure": kpi_figure(k, histories[k.pk]),
             "fig_id": f"kpi-fig-{k.pk}",
             "progress": None if k.progress is None else round(k.progress * 100),
+            "edit_form": kpi_edit_form(k) if can_edit else None,
         }
         for k in kpis
     ]
     for gate in gates:
         gate.vote_count = len(gate.review.votes.all()) if hasattr(gate, "review") else 0
     later = [s.name for s in stages if s.order > state.stage.order]
-    can_edit = role_at_least(project.my_role, Role.DATA_SCIENTIST)
     return {
         "state": state,
         "timeline": timeline,
@@ -166,6 +179,7 @@ def dashboard_context(request, project) -> dict:
         "description_html": render_markdown(project.description),
         "can_edit_kpis": can_edit,
         "kpi_form": KpiForm(),
+        "today": timezone.localdate().isoformat(),
         "gate_form": GateForm(stages=later),
         "links": _links(project),
     }
@@ -195,18 +209,36 @@ def kpi_record(request, slug: str, kpi_id: int):
         kpi = selectors.kpi_get(user=request.user, kpi_id=kpi_id, min_role=Role.DATA_SCIENTIST)
         if kpi.project_id != project.pk:
             raise NotFound("KPI not found.")
-        value = request.POST.get("value", "")
-        if request.POST.get("agree"):
-            services.kpi_update(kpi=kpi, actor=request.user, is_draft=False)
-            messages.success(request, f"KPI '{kpi.name}' agreed.")
-        else:
-            services.kpi_record_value(kpi=kpi, value=value, source=KpiSource.MANUAL, actor=request.user)
-            messages.success(request, f"Recorded {value} for '{kpi.name}'.")
+        messages.success(request, _kpi_action(request, kpi))
     except NotFound as exc:
         raise Http404(exc.message) from exc
     except ApplicationError as exc:
         messages.error(request, exc.message)
     return redirect(f"{reverse('project-detail', args=[project.slug])}#kpis")
+
+
+def _kpi_action(request, kpi) -> str:
+    """Agree, edit, remove, or record a value (today's, or a past day's), as posted."""
+    action = request.POST.get("action") or ("agree" if request.POST.get("agree") else "record")
+    if action == "agree":
+        services.kpi_update(kpi=kpi, actor=request.user, is_draft=False)
+        return f"KPI '{kpi.name}' agreed."
+    if action == "remove":
+        name = kpi.name
+        services.kpi_delete(kpi=kpi, actor=request.user)
+        return f"KPI '{name}' removed."
+    form = kpi_edit_form(kpi, request.POST) if action == "edit" else KpiValueForm(request.POST)
+    if not form.is_valid():
+        raise ValidationFailed(f"Check the KPI '{kpi.name}': " + all_errors(form))
+    if action == "edit":
+        services.kpi_update(kpi=kpi, actor=request.user, **form.cleaned_data)
+        return f"KPI '{kpi.name}' saved."
+    day, value = form.cleaned_data["date"], form.cleaned_data["value"]
+    recorded_at = services.kpi_backfill_time(day=day) if day else None
+    services.kpi_record_value(
+        kpi=kpi, value=value, source=KpiSource.MANUAL, recorded_at=recorded_at, actor=request.user
+    )
+    return f"Recorded {value:g} for '{kpi.name}'" + (f" on {day.isoformat()}." if day else ".")
 
 
 @login_required
@@ -302,6 +334,10 @@ def _summary(data: dict, prefix: str = "") -> str:
 
 GATE_ACTIONS = {
     "criterion": Role.OWNER,
+    "criterion_edit": Role.OWNER,
+    "criterion_remove": Role.OWNER,
+    "evidence_edit": Role.DATA_SCIENTIST,
+    "evidence_remove": Role.DATA_SCIENTIST,
     "check": Role.DATA_SCIENTIST,
     "evidence": Role.DATA_SCIENTIST,
     "review": Role.DATA_SCIENTIST,
@@ -326,8 +362,34 @@ def gate_action(request, slug: str, gate_id: int):
     return redirect("gate-detail", slug=project.slug, gate_id=gate.pk)
 
 
+def _gate_item(queryset, pk: str | None, noun: str):
+    item = queryset.select_related("gate").filter(pk=pk if (pk or "").isdigit() else 0).first()
+    if item is None:
+        raise NotFound(f"That {noun} no longer exists.")
+    return item
+
+
+def _run_edit_action(request, gate, action: str) -> str:
+    post, user = request.POST, request.user
+    if action.startswith("criterion_"):
+        criterion = _gate_item(gate.criteria, post.get("criterion"), "criterion")
+        if action == "criterion_remove":
+            services.gate_criterion_remove(criterion=criterion, actor=user)
+            return "Criterion removed."
+        services.gate_criterion_update(criterion=criterion, actor=user, label=post.get("label", ""))
+        return "Criterion saved."
+    evidence = _gate_item(gate.evidence, post.get("evidence"), "evidence")
+    if action == "evidence_remove":
+        services.gate_evidence_remove(evidence=evidence, actor=user)
+        return "Evidence unlinked."
+    services.gate_evidence_update(evidence=evidence, actor=user, label=post.get("label", ""))
+    return "Evidence saved."
+
+
 def _run_gate_action(request, gate, action: str) -> str:
     post, user = request.POST, request.user
+    if action.endswith(("_edit", "_remove")):
+        return _run_edit_action(request, gate, action)
     if action == "criterion":
         kind = post.get("kind", CriterionKind.CHECK)
         kpi = gate.project.kpis.filter(pk=post.get("kpi") or 0).first() if kind == CriterionKind.KPI else None

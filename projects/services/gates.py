@@ -206,6 +206,66 @@ def gate_criterion_set_done(*, criterion: GateCriterion, actor: User, done: bool
 
 
 @transaction.atomic
+def gate_criterion_update(*, criterion: GateCriterion, actor: User, label: str) -> GateCriterion:
+    """Reword a criterion (a KPI criterion keeps its KPI: to check another, remove it
+    and add one). An undecided gate only; a decided one is history."""
+    _not_decided(criterion.gate)
+    label = (label or "").strip()[:200]
+    if not label:
+        raise ValidationFailed("A criterion needs a text.")
+    before = {"label": criterion.label}
+    criterion.label = label
+    criterion.save(update_fields=["label"])
+    audit_record(
+        actor=actor,
+        action="gate.criterion_update",
+        target=criterion.gate,
+        project_id=criterion.gate.project_id,
+        before=before,
+        after={"label": label},
+    )
+    return criterion
+
+
+@transaction.atomic
+def gate_criterion_remove(*, criterion: GateCriterion, actor: User) -> None:
+    gate = criterion.gate
+    _not_decided(gate)
+    before = {"kind": criterion.kind, "label": criterion.label, "kpi": criterion.kpi_id, "done": criterion.done}
+    criterion.delete()
+    audit_record(actor=actor, action="gate.criterion_remove", target=gate, project_id=gate.project_id, before=before)
+
+
+@transaction.atomic
+def gate_evidence_update(*, evidence: GateEvidence, actor: User, label: str) -> GateEvidence:
+    """Relabel a piece of evidence; what it points at stays (remove and link anew)."""
+    _not_decided(evidence.gate)
+    before = {"label": evidence.label}
+    evidence.label = (label or "").strip()[:200]
+    evidence.save(update_fields=["label"])
+    audit_record(
+        actor=actor,
+        action="gate.evidence_update",
+        target=evidence.gate,
+        project_id=evidence.gate.project_id,
+        before=before,
+        after={"kind": evidence.kind, "ref_id": evidence.ref_id, "label": evidence.label},
+    )
+    return evidence
+
+
+@transaction.atomic
+def gate_evidence_remove(*, evidence: GateEvidence, actor: User) -> None:
+    """Unlink evidence from an undecided gate. An open review keeps its snapshot (votes
+    rest on it); refreshing the review drops the removed evidence."""
+    gate = evidence.gate
+    _not_decided(gate)
+    before = {"kind": evidence.kind, "ref_id": evidence.ref_id, "label": evidence.label}
+    evidence.delete()
+    audit_record(actor=actor, action="gate.evidence_remove", target=gate, project_id=gate.project_id, before=before)
+
+
+@transaction.atomic
 def gate_evidence_add(
     *, gate: Gate, actor: User, kind: str, ref_id: str, label: str = "", data: dict | None = None
 ) -> GateEvidence:

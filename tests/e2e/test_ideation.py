@@ -4,6 +4,7 @@ card becomes a project with KPIs; its first gate is reviewed and decided."""
 import pytest
 
 from ideation import services
+from ideation.models import Idea
 from tests.e2e.conftest import login
 from tests.factories import UserFactory, make_project
 
@@ -74,9 +75,22 @@ def test_two_participants_live_board_promotion_and_gate(live_asgi, browser, shot
     a.wait_for_selector(".toast-warning:has-text('replaced one sam made meanwhile')")
     _card(b, "Forecast energy use per line").wait_for()
 
-    # A card deleted behind a participant's back: moving it says so, no error page.
-    from ideation.models import Idea
+    # A refused save keeps the dialog open with what was typed, and says why inside it.
+    _card(a, "Forecast energy use per line").locator(".edit").click()
+    a.fill("#e-solution", "Gradient boosting on meter data, per line and shift")
+    a.fill("#e-owner", "nobody-here")
+    a.click("#edit-form button[value=save]")
+    a.wait_for_selector("#edit-error:not(:empty)")
+    assert a.inner_text("#edit-error") == "Not saved: There is no user named 'nobody-here'."
+    assert a.locator("#edit-dialog").get_attribute("open") is not None
+    assert a.input_value("#e-solution") == "Gradient boosting on meter data, per line and shift"
+    a.screenshot(path=str(shot_dir / "ideation-edit-refused.png"))
+    a.fill("#e-owner", "sam")
+    a.click("#edit-form button[value=save]")
+    a.wait_for_selector("#edit-dialog", state="hidden")
+    assert Idea.objects.get(title="Forecast energy use per line").solution.startswith("Gradient boosting")
 
+    # A card deleted behind a participant's back: moving it says so, no error page.
     stale = Idea.objects.create(board=board, lane=board.lanes.first(), title="Soon gone", author=sam)
     b.reload()
     b.wait_for_selector("#live-status.badge-ok")

@@ -73,3 +73,18 @@ def test_plotly_is_sent_compressed_and_cached_for_good(client):
     from django.template import Context, Template
 
     assert Template("{% load assets %}{% plotly_js %}").render(Context()) == url
+
+
+def test_home_describes_data_as_it_is_and_the_data_pages_link_each_other(user):
+    client = Client()
+    client.force_login(user)
+    home = client.get("/").content.decode()
+    tile = home[home.index('id="phase-data"') : home.index("</div>", home.index('id="phase-data"'))]
+    assert 'href="/data/"' in tile and 'href="/data/datasets/"' in tile
+    assert "HTTP &amp; MQTT streams" in tile and "dataset versions" in tile
+    streams = client.get("/data/").content.decode()
+    assert '<a href="/data/datasets/">Datasets</a>' in streams
+    assert '<a href="/data/" class="active" aria-current="page">Streams</a>' in streams
+    datasets = client.get("/data/datasets/").content.decode()
+    assert '<a href="/data/">Streams</a>' in datasets
+    assert '<a href="/data/datasets/" class="active" aria-current="page">Datasets</a>' in datasets

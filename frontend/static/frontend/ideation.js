@@ -34,7 +34,20 @@
     setTimeout(() => box.remove(), 6000);
   }
 
-  async function call(method, path, body) {
+  // Every message of an error answer: a validation error names each field at fault.
+  function errorText(data, status) {
+    const error = data && data.error;
+    if (!error) return `The change failed (${status}).`;
+    const details = error.details && typeof error.details === "object" && !Array.isArray(error.details) ? error.details : null;
+    if (!details) return error.message || `The change failed (${status}).`;
+    const parts = Object.entries(details).map(([field, msgs]) => {
+      const text = [].concat(msgs).map((m) => (typeof m === "string" ? m : JSON.stringify(m))).join(" ");
+      return field === "non_field_errors" ? text : `${field.replace("_", " ")}: ${text}`;
+    });
+    return parts.join("; ") || error.message;
+  }
+
+  async function request(method, path, body) {
     let response;
     try {
       response = await fetch(API + path, {
@@ -44,17 +57,19 @@
         body: body === undefined ? undefined : JSON.stringify(body),
       });
     } catch (err) {
-      toast("The server cannot be reached; your change was not saved.", "error");
-      return null;
+      return { ok: false, message: "The server cannot be reached; your change was not saved." };
     }
-    if (response.status === 204) return {};
+    if (response.status === 204) return { ok: true, data: {} };
     let data = {};
     try { data = await response.json(); } catch (err) { data = {}; }
-    if (!response.ok) {
-      toast((data.error && data.error.message) || `The change failed (${response.status}).`, "error");
-      return null;
-    }
-    return data;
+    return response.ok ? { ok: true, data } : { ok: false, message: errorText(data, response.status) };
+  }
+
+  async function call(method, path, body) {
+    const out = await request(method, path, body);
+    if (out.ok) return out.data;
+    toast(out.message, "error");
+    return null;
   }
 
   const canWrite = () => S.can_participate && !S.locked;
@@ -317,30 +332,44 @@
     for (const name of EDIT_FIELDS) form.elements[name].value = formValue(name, idea);
     editing = { id, versions: { ...idea.versions }, started: Object.fromEntries(EDIT_FIELDS.map((n) => [n, formValue(n, idea)])) };
     $("#edit-notice").textContent = "";
+    $("#edit-error").textContent = "";
     $("#edit-dialog").showModal();
   }
 
-  $("#edit-dialog").addEventListener("close", async () => {
-    const dialog = $("#edit-dialog");
-    const current = editing;
-    editing = null;
-    if (dialog.returnValue !== "save" || !current) return;
+  function editChanges(current) {
     const form = $("#edit-form");
     const changes = {};
     for (const name of EDIT_FIELDS) {
       const value = form.elements[name].value;
       if (value !== current.started[name]) changes[name] = value;
     }
-    if (!Object.keys(changes).length) return;
     if (changes.tags !== undefined) changes.tags = changes.tags.split(",").map((t) => t.trim()).filter(Boolean);
     for (const n of ["impact", "effort"]) if (changes[n] !== undefined) changes[n] = Number(changes[n]);
+    return changes;
+  }
+
+  // Save keeps the dialog open until the server accepts the change: a refused save
+  // shows why inside the dialog (a toast would sit behind the modal) and the text stays.
+  $("#edit-form").addEventListener("submit", async (event) => {
+    if (!event.submitter || event.submitter.value !== "save") return; // Cancel closes as usual
+    event.preventDefault();
+    const current = editing;
+    if (!current) return;
+    const changes = editChanges(current);
+    if (!Object.keys(changes).length) { $("#edit-dialog").close("cancel"); return; }
     const versions = Object.fromEntries(Object.keys(changes).map((n) => [n, current.versions[n] || 0]));
-    const out = await call("PATCH", `ideas/${current.id}/`, { ...changes, versions });
-    if (out) {
-      upsert(out);
-      for (const c of out.conflicts || []) toast(`Your change to ${c.field.replace("_", " ")} replaced one ${c.overwritten} made meanwhile.`, "warning");
-    }
+    const button = event.submitter;
+    button.disabled = true;
+    $("#edit-error").textContent = "";
+    const out = await request("PATCH", `ideas/${current.id}/`, { ...changes, versions });
+    button.disabled = false;
+    if (!out.ok) { $("#edit-error").textContent = `Not saved: ${out.message}`; return; }
+    if (editing === current) $("#edit-dialog").close("save");
+    upsert(out.data);
+    for (const c of out.data.conflicts || []) toast(`Your change to ${c.field.replace("_", " ")} replaced one ${c.overwritten} made meanwhile.`, "warning");
   });
+
+  $("#edit-dialog").addEventListener("close", () => { editing = null; });
 
   // --- live events -------------------------------------------------------------------
   const handlers = {
