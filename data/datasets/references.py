@@ -61,7 +61,8 @@ def named_reference(*, user: User | None, project: Project, text: str, names: li
     except ApplicationError as exc:
         raise ValidationFailed(f"reference '{SCHEME}:{text[:150]}': {exc.message}") from exc
     if version.status != VersionStatus.READY:
-        raise ValidationFailed(f"reference: dataset version {version.digest[:12]} is broken ({version.status_message}).")
+        reason = version.status_message
+        raise ValidationFailed(f"reference: dataset version {version.digest[:12]} is broken ({reason}).")
     stored = _stored(version)
     if stored is None:
         state = "is still being profiled" if version.profile_status == ProfileStatus.PENDING else "has no profile"

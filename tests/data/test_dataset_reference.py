@@ -105,18 +105,19 @@ def test_a_deploy_names_a_dataset_version_and_the_endpoint_page_shows_it(setup):
     url = f"/api/v1/endpoints/{s['endpoint'].slug}/revisions/"
     body = {"model": f"{project.slug}/iris", "version": s["mv"].version}
 
+    label = f"named at deploy: dataset version {project.slug}/iris@{version.digest[:12]}"
     for named in (f"dataset:{project.slug}/iris@reference", "dataset:iris", f"dataset:iris@{version.digest[:10]}"):
         response = api.post(url, {**body, "reference": named}, format="json")
         assert response.status_code == 201, response.content
         revision = Revision.objects.get(endpoint=s["endpoint"], number=response.json()["number"])
-        assert revision.reference_source == f"named at deploy: dataset version {project.slug}/iris@{version.digest[:12]}"
+        assert revision.reference_source == label
         assert revision.reference["sepal width (cm)"]["n"] == 150
 
     services.revision_report_load(revision_id=revision.pk, loaded=True)
     browser = Client()
     browser.force_login(s["owner"])
     page = browser.get(f"/deployments/{s['endpoint'].slug}/").content.decode()
-    assert f"named at deploy: dataset version {project.slug}/iris@{version.digest[:12]}: 150 rows" in page
+    assert f"{label}: 150 rows" in page
 
 
 def test_a_reference_that_names_nothing_usable_is_400_and_deploys_nothing(setup):
