@@ -373,6 +373,7 @@ class OpenLineageApi(APIView):
         parameters=[
             OpenApiParameter("node", str, required=True, description="`<kind>:<key>`, as for the lineage graph."),
             OpenApiParameter("hops", int, description="1-3 (default 2): the runs within this many hops."),
+            OpenApiParameter("download", bool, description="Answer as an attachment (openlineage-<node kind>.json)."),
         ],
         responses=OpenApiTypes.OBJECT,
         operation_id="lineage_openlineage",
@@ -388,7 +389,11 @@ class OpenLineageApi(APIView):
             hops=_hops(request),
             absolute=request.build_absolute_uri,
         )
-        return Response(events)
+        response = Response(events)
+        if request.query_params.get("download") in ("1", "true"):
+            kind = request.query_params["node"].partition(":")[0]
+            response["Content-Disposition"] = f'attachment; filename="openlineage-{slug}-{kind}.json"'
+        return response
 
 
 class OpenLineageFacetsApi(APIView):

@@ -170,3 +170,22 @@ def test_bad_nodes_are_400_and_other_projects_404(trained):
         401,
         403,
     )
+
+
+def test_the_lineage_page_offers_the_events_as_a_download(trained):
+    import html
+    import re
+
+    from django.test import Client
+
+    project, version = trained["project"], trained["version"]
+    browser = Client()
+    browser.force_login(trained["viewer"])
+    page = browser.get(f"/data/lineage/{project.slug}/", {"node": f"version:{version.digest}"}).content.decode()
+    (href,) = re.findall(r'id="openlineage-download" href="([^"]+)"', page)
+    response = browser.get(html.unescape(href))
+    assert response.status_code == 200
+    assert response["Content-Disposition"] == f'attachment; filename="openlineage-{project.slug}-version.json"'
+    events = orjson.loads(response.content)
+    validate(events)
+    assert len(events) == 2
