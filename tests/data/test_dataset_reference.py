@@ -48,7 +48,7 @@ def _upload(api, slug, name, content) -> DatasetVersion:
     handle.name = "train.csv"
     response = api.post(f"/api/v1/projects/{slug}/datasets/{name}/upload/", {"file": handle})
     assert response.status_code == 201, response.content
-    return DatasetVersion.objects.get(digest=response.json()["id"])
+    return DatasetVersion.objects.get(digest=response.json()["id"], dataset__project__slug=slug)
 
 
 def _log_training_input(run, version) -> None:
@@ -168,3 +168,17 @@ def test_the_deploy_form_takes_a_dataset_version(setup):
     assert revision.reference_source.startswith("named at deploy: dataset version") and revision.burn_in_rows == 0
     browser.post(f"/deployments/{s['endpoint'].slug}/deploy/", {**form, "reference_dataset": "iris@nothing"})
     assert Revision.objects.filter(endpoint=s["endpoint"]).count() == 1
+
+
+def test_a_training_input_naming_another_projects_version_is_not_read(setup):
+    from sklearn.datasets import load_iris
+
+    s = setup
+    other = make_project(owner=s["owner"])
+    theirs = _upload(s["api"], other.slug, "iris", load_iris(as_frame=True).frame.to_csv(index=False).encode())
+    dataset_version_profile_task(theirs.pk)
+    _log_training_input(s["mv"].run, theirs)
+
+    revision = _deploy(s)
+
+    assert revision.reference == {} and revision.reference_source.startswith("burn-in")
