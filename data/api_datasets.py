@@ -18,7 +18,7 @@ from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from data.datasets import diff, lineage, reader, selectors, services
+from data.datasets import diff, lineage, openlineage, reader, selectors, services
 from data.models import Stream, VersionStatus
 from mlplatform.errors import ApplicationError, InvalidState, NotFound
 from mlplatform.roles import Role
@@ -357,12 +357,50 @@ class LineageApi(APIView):
     )
     def get(self, request, slug: str):
         project = project_get(user=request.user, slug=slug)
-        try:
-            hops = int(request.query_params.get("hops", "2"))
-        except ValueError as exc:
-            raise serializers.ValidationError({"hops": "An integer, 1-3."}) from exc
-        graph = lineage.neighbourhood(project=project, node=request.query_params.get("node", ""), hops=hops)
+        graph = lineage.neighbourhood(project=project, node=request.query_params.get("node", ""), hops=_hops(request))
         return Response(graph.as_dict())
+
+
+def _hops(request) -> int:
+    try:
+        return int(request.query_params.get("hops", "2"))
+    except ValueError as exc:
+        raise serializers.ValidationError({"hops": "An integer, 1-3."}) from exc
+
+
+class OpenLineageApi(APIView):
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("node", str, required=True, description="`<kind>:<key>`, as for the lineage graph."),
+            OpenApiParameter("hops", int, description="1-3 (default 2): the runs within this many hops."),
+            OpenApiParameter("download", bool, description="Answer as an attachment (openlineage-<node kind>.json)."),
+        ],
+        responses=OpenApiTypes.OBJECT,
+        operation_id="lineage_openlineage",
+        description="OpenLineage RunEvents (spec 2-0-2) of the runs around one node: job = the run's experiment "
+        "(and platform job), inputs = dataset versions (standard `version` facet), outputs = model versions; "
+        "`mlp_` facets are described at /api/v1/lineage/openlineage/facets/. A JSON array, one event per run.",
+    )
+    def get(self, request, slug: str):
+        project = project_get(user=request.user, slug=slug)
+        events = openlineage.run_events(
+            project=project,
+            node=request.query_params.get("node", ""),
+            hops=_hops(request),
+            absolute=request.build_absolute_uri,
+        )
+        response = Response(events)
+        if request.query_params.get("download") in ("1", "true"):
+            kind = request.query_params["node"].partition(":")[0]
+            response["Content-Disposition"] = f'attachment; filename="openlineage-{slug}-{kind}.json"'
+        return response
+
+
+class OpenLineageFacetsApi(APIView):
+    @extend_schema(responses=OpenApiTypes.OBJECT, operation_id="lineage_openlineage_facets")
+    def get(self, request):
+        """The JSON Schema of the platform's `mlp_` OpenLineage facets."""
+        return Response(openlineage.FACETS_SCHEMA)
 
 
 class VersionDiffApi(APIView):

@@ -18,4 +18,6 @@ urlpatterns = [
     path(f"{VERSION}tags/<str:key>/", api.TagDetailApi.as_view(), name="api-dataset-version-tag"),
     path(f"{ONE}aliases/<str:alias>/", api.AliasDetailApi.as_view(), name="api-dataset-alias"),
     path("projects/<str:slug>/lineage/", api.LineageApi.as_view(), name="api-lineage"),
+    path("projects/<str:slug>/lineage/openlineage/", api.OpenLineageApi.as_view(), name="api-lineage-openlineage"),
+    path("lineage/openlineage/facets/", api.OpenLineageFacetsApi.as_view(), name="api-openlineage-facets"),
 ]

@@ -5,7 +5,7 @@ trusting a pickle-based revision needs owner."""
 from datetime import timedelta
 
 from django.utils import timezone
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -81,6 +81,30 @@ class EndpointUpdateIn(serializers.Serializer):
     policy = serializers.JSONField(required=False)
 
 
+@extend_schema_field(
+    {
+        "oneOf": [
+            {"type": "object", "additionalProperties": {"type": "array", "items": {}}},
+            {"type": "string", "pattern": "^dataset:"},
+        ]
+    }
+)
+class ReferenceField(serializers.Field):
+    """Training values per feature, or the name of a stored reference."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, str):
+            if not data.strip():
+                raise serializers.ValidationError("Name a stored reference, e.g. dataset:<project>/<name>@<ref>.")
+            return data.strip()
+        if isinstance(data, dict) and all(isinstance(v, list) for v in data.values()):
+            return data
+        raise serializers.ValidationError("Training values per feature ({name: [values]}) or 'dataset:<...>'.")
+
+    def to_representation(self, value):
+        return value
+
+
 class DeployIn(serializers.Serializer):
     model = serializers.CharField(help_text="Registered model name, `<project>/<model>`.")
     version = serializers.IntegerField(min_value=1)
@@ -88,8 +112,10 @@ class DeployIn(serializers.Serializer):
     traffic = serializers.FloatField(min_value=0, max_value=1, default=0.1)
     trusted = serializers.BooleanField(default=False)
     gate_override_reason = serializers.CharField(required=False, allow_blank=True, max_length=2000, default="")
-    reference = serializers.DictField(
-        child=serializers.ListField(), required=False, help_text="Training values per feature, for drift."
+    reference = ReferenceField(
+        required=False,
+        help_text="Training values per feature, or a stored reference by name: "
+        "`dataset:<project>/<name>@<version, prefix or alias>` (no `@`: the `@reference` alias).",
     )
     reference_mode = serializers.ChoiceField(
         choices=["auto", "burn_in", "none"],

@@ -4,11 +4,12 @@ files and offline metrics) and the project's gates and KPIs.
 Kept in one module so the rest of the app speaks in plain values, and so tests can
 stand in for an upstream app with one monkeypatch."""
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mlplatform.errors import InvalidState
+from mlplatform.errors import InvalidState, ValidationFailed
 from mlplatform.models import User
 from projects.models import Project
 
@@ -86,6 +87,37 @@ def newer_versions(*, model_name: str, project_id: int, after_version: int) -> l
 
 
 TRAINING_FILE_SUFFIXES = (".csv", ".parquet")
+
+# A drift reference already computed upstream: (reference in monitoring's format, label).
+StoredReference = tuple[dict[str, dict[str, Any]], str]
+
+# Apps that keep data register here (their AppConfig.ready appends), so this app reads
+# their stored references without importing them. A training resolver answers for a
+# version's run (None: not its kind of input); a named resolver answers for
+# `<scheme>:<text>` and raises ValidationFailed for a name it cannot resolve.
+TRAINING_REFERENCE_RESOLVERS: list[Callable[..., StoredReference | None]] = []
+NAMED_REFERENCE_RESOLVERS: dict[str, Callable[..., StoredReference]] = {}
+
+
+def training_reference(*, info: VersionInfo, names: list[str]) -> StoredReference | None:
+    """The stored drift reference of the data the version's run trained on, if an
+    upstream app keeps one (a dataset version's profile)."""
+    for resolver in TRAINING_REFERENCE_RESOLVERS:
+        found = resolver(info=info, names=names)
+        if found is not None:
+            return found
+    return None
+
+
+def named_reference(*, user: User | None, project: Project, text: str, names: list[str]) -> StoredReference:
+    """The stored reference `<scheme>:<name>` names (e.g. `dataset:<project>/<name>@<ref>`),
+    as `user` may see it in `project`. ValidationFailed for anything it does not name."""
+    scheme, _, rest = text.partition(":")
+    resolver = NAMED_REFERENCE_RESOLVERS.get(scheme)
+    if resolver is None or not rest:
+        known = ", ".join(f"'{s}:…'" for s in sorted(NAMED_REFERENCE_RESOLVERS)) or "none in this installation"
+        raise ValidationFailed(f"reference '{text[:100]}' names no stored reference (known: {known}).")
+    return resolver(user=user, project=project, text=rest, names=names)
 
 
 def training_columns(*, info: VersionInfo, names: list[str], max_rows: int) -> tuple[dict[str, list], str] | None:

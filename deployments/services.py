@@ -286,19 +286,26 @@ def _signature_names(model_dir: Path) -> list[str]:
 
 def _reference(
     *,
-    reference: dict[str, list] | None,
+    reference: dict[str, list] | str | None,
     info: links.VersionInfo,
     mode: str,
     burn_in_rows: int,
     min_rows: int,
+    actor: User | None,
+    project: Project,
 ) -> tuple[dict, str, int]:
-    """(reference, where it came from, burn-in rows): explicit training values, else
-    the run's logged training data, else a sample saved at log_model (when it is big
-    enough to mean anything), else the revision's first live rows (burn-in)."""
+    """(reference, where it came from, burn-in rows): explicit training values or a
+    named stored reference (`dataset:<project>/<name>@<ref>`), else the run's training
+    data (a dataset version's profile, else a logged file), else a sample saved at
+    log_model (when it is big enough to mean anything), else the first live rows."""
     if mode not in REFERENCE_MODES:
         raise ValidationFailed(f"reference_mode is one of {', '.join(REFERENCE_MODES)}.")
     if not 10 <= burn_in_rows <= MAX_REFERENCE_ROWS:
         raise ValidationFailed(f"burn_in_rows is between 10 and {MAX_REFERENCE_ROWS}.")
+    if isinstance(reference, str) and reference.strip():
+        names = _signature_names(Path(info.model_dir))
+        found = links.named_reference(user=actor, project=project, text=reference.strip(), names=names)
+        return found[0], found[1], 0
     if reference:
         if not isinstance(reference, dict) or not all(isinstance(v, list) for v in reference.values()):
             raise ValidationFailed("reference must map feature names to lists of training values.")
@@ -310,6 +317,9 @@ def _reference(
     if mode == "burn_in":
         return {}, f"burn-in: the first {burn_in_rows} live rows", burn_in_rows
     model_dir = Path(info.model_dir)
+    stored = links.training_reference(info=info, names=_signature_names(model_dir))
+    if stored is not None and monitoring.reference_usable(stored[0], min_rows):
+        return stored[0], stored[1], 0
     found = links.training_columns(info=info, names=_signature_names(model_dir), max_rows=MAX_REFERENCE_ROWS)
     if found is not None and monitoring.reference_usable(monitoring.reference_capture(found[0]), min_rows):
         return monitoring.reference_capture(found[0]), found[1], 0
@@ -358,7 +368,7 @@ def revision_deploy(
     role: str = "champion",
     traffic: float = 0.1,
     gate_override_reason: str = "",
-    reference: dict[str, list] | None = None,
+    reference: dict[str, list] | str | None = None,
     reference_mode: str = "auto",
     burn_in_rows: int = DEFAULT_BURN_IN_ROWS,
     trusted: bool = False,
@@ -392,6 +402,8 @@ def revision_deploy(
         mode=reference_mode,
         burn_in_rows=int(burn_in_rows),
         min_rows=int(endpoint.policy.get("min_reference_rows", monitoring.MIN_REFERENCE_ROWS)),
+        actor=actor,
+        project=project,
     )
     revision = Revision.objects.create(
         endpoint=endpoint,

@@ -52,6 +52,14 @@ class DeployForm(forms.Form):
         initial="auto",
         help_text="Below the endpoint's minimum reference size drift reads 'no reference' and never triggers.",
     )
+    reference_dataset = forms.CharField(
+        label="Or a dataset version",
+        required=False,
+        max_length=300,
+        help_text="`<dataset>@<version or alias>` of this project (no `@`: its @reference alias); "
+        "its profile becomes the drift reference, whatever is chosen above.",
+        widget=forms.TextInput(attrs={"list": "picker-datasets", "autocomplete": "off"}),
+    )
     burn_in_rows = forms.IntegerField(
         min_value=10, max_value=100_000, initial=200, help_text="Rows of a burn-in reference."
     )
@@ -82,6 +90,12 @@ class PolicyForm(forms.Form):
 
 
 SWITCHES = ("auto_rollback", "auto_promote", "auto_canary")
+
+
+def dataset_reference(text: str) -> str | None:
+    """The deploy service's name for a dataset version typed in a form."""
+    text = (text or "").strip()
+    return f"dataset:{text}" if text else None
 
 
 def _policy_initial(endpoint) -> dict:
@@ -168,6 +182,7 @@ def endpoint_deploy(request, slug: str):
     form = DeployForm(request.POST)
     if form.is_valid():
         data = dict(form.cleaned_data)
+        data["reference"] = dataset_reference(data.pop("reference_dataset"))
         revision = call_service(
             form, services.revision_deploy, endpoint=endpoint, actor=request.user, model_name=data.pop("model"), **data
         )

@@ -89,6 +89,7 @@ def version_context(user, project, mv: ModelVersion) -> dict:
         "serving_history": serving["history"],
         "job": job,
         "job_command": " ".join(job.command) if job else "",
+        "dataset_choices": _dataset_choices(project) if can(Role.ML_ENGINEER) else [],
     }
 
 
@@ -138,6 +139,7 @@ def version_deploy(request, slug: str, name: str, version: int):
             traffic=_share(post.get("traffic", "0.1")),
             trusted=trusted,
             reference_mode=post.get("reference_mode", "auto"),
+            reference=_dataset_reference(post.get("reference_dataset", "")),
             burn_in_rows=_count(post.get("burn_in_rows", "200")),
             gate_override_reason=post.get("gate_override_reason", ""),
         )
@@ -146,6 +148,29 @@ def version_deploy(request, slug: str, name: str, version: int):
         return redirect("model-version", slug=slug, name=name, version=version)
     messages.success(request, f"Revision {revision.number} of {endpoint.name} is deploying.")
     return redirect("endpoint-detail", slug=endpoint.slug)
+
+
+def _dataset_choices(project) -> list[str]:
+    """`<dataset>@<alias>` and `<dataset>@<id prefix>` of the project's newest versions,
+    for the drift-reference picker."""
+    from data.models import DatasetVersion
+
+    versions = (
+        DatasetVersion.objects.filter(dataset__project=project)
+        .select_related("dataset")
+        .prefetch_related("aliases")
+        .order_by("-created_at", "-id")[:PICKER_LIMIT]
+    )
+    choices: list[str] = []
+    for version in versions:
+        names = [f"{version.dataset.name}@{a.alias}" for a in version.aliases.all()]
+        choices += [*names, f"{version.dataset.name}@{version.digest[:12]}"]
+    return choices
+
+
+def _dataset_reference(text: str) -> str | None:
+    text = text.strip()[:300]
+    return f"dataset:{text}" if text else None
 
 
 def _share(text: str) -> float:
@@ -187,6 +212,7 @@ def picker_choices(project) -> dict:
     runs = Run.objects.filter(experiment__project=project).select_related("experiment").order_by("-start_time")
     return {
         "models": models,
+        "datasets": _dataset_choices(project),
         "runs": [
             {"id": r.pk, "label": f"{r.name or r.pk[:8]} · {r.experiment.name} · {r.status.lower()}"}
             for r in runs[:PICKER_LIMIT]

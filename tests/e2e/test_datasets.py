@@ -2,6 +2,8 @@
 on it (MLP_DATASETS + mlplatform.client.datasets) and registers a model, the model is
 deployed, and the lineage runs from the uploaded data to the endpoint."""
 
+import json
+from pathlib import Path
 import textwrap
 
 import pytest
@@ -123,6 +125,11 @@ def test_upload_profile_train_deploy_and_follow_the_lineage(
     nodes = page.inner_text("#lineage-nodes")
     assert "uploaded file" in nodes and "run" in nodes and "model version" in nodes
     page.screenshot(path=str(shot_dir / "dataset-lineage-page.png"), full_page=True)
+    # The node's OpenLineage events download as JSON: the run that read the version.
+    with page.expect_download() as download:
+        page.click("#openlineage-download")
+    events = json.loads(Path(download.value.path()).read_text())
+    assert [e["inputs"][0]["facets"]["version"]["datasetVersion"] for e in events] == [version.digest]
 
     page.goto(f"{live_asgi}/runs/{job.run_id}/")
     assert f"pump-readings@{version.digest[:12]}" in page.inner_text("#datasets")
