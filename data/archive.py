@@ -178,6 +178,18 @@ def dedup_key(source: bytes, record_json: bytes) -> str:
     return hashlib.blake2b(source + b"\0" + record_json, digest_size=16).hexdigest()
 
 
+def dedup_keys(source: bytes, records_json: list[bytes]) -> list[str]:
+    """dedup_key for each record: the source's prefix hashed once, each record only
+    added to a copy of that state (no concatenation, no per-record setup)."""
+    base = hashlib.blake2b(source + b"\0", digest_size=16)
+    keys = []
+    for record_json in records_json:
+        digest = base.copy()
+        digest.update(record_json)
+        keys.append(digest.hexdigest())
+    return keys
+
+
 class StreamLog:
     """The append side of one stream. Thread-safe; see the module docstring."""
 
@@ -303,27 +315,40 @@ class StreamLog:
 
     # -- writing ----------------------------------------------------------------------
     def _write(self, records: list[tuple[bytes, str]], now_ms: int) -> tuple[AppendResult, list[str]]:
-        parts, keys, seq, batch_keys = [], [], self._next_seq, set()
-        stamp = b',"t":%d,"k":' % now_ms
-        for record_json, key in records:
-            if key in self._keys or key in batch_keys:
-                self.duplicates += 1
-                continue
-            batch_keys.add(key)
-            keys.append(key)
-            parts.append(b'{"seq":%d%s%s,"r":%s}\n' % (seq, stamp, orjson.dumps(key), record_json))
-            seq += 1
-        accepted = seq - self._next_seq
+        keys = [key for _, key in records]
+        known = self._keys
+        if len(set(keys)) == len(keys) and known.keys().isdisjoint(keys):
+            fresh = records  # the usual batch: no duplicate, nothing to filter
+        else:
+            fresh, batch_keys = [], set()
+            for record in records:
+                key = record[1]
+                if key in known or key in batch_keys:
+                    continue
+                batch_keys.add(key)
+                fresh.append(record)
+            keys = [key for _, key in fresh]
+        first = self._next_seq
+        accepted = len(fresh)
+        self.duplicates += len(records) - accepted
         result = AppendResult(
             accepted=accepted,
             duplicates=len(records) - accepted,
-            first_seq=self._next_seq if accepted else None,
-            last_seq=seq - 1 if accepted else None,
+            first_seq=first if accepted else None,
+            last_seq=first + accepted - 1 if accepted else None,
             segment=self._rel,
         )
         if not accepted:
             return result, keys
-        data = b"".join(parts)
+        # One formatting per record and one join: the lines go to the file in one write.
+        stamp = b',"t":%d,"k":' % now_ms
+        dumps = orjson.dumps
+        data = b"".join(
+            [
+                b'{"seq":%d%s%s,"r":%s}\n' % (seq, stamp, dumps(key), record_json)
+                for seq, (record_json, key) in enumerate(fresh, first)
+            ]
+        )
         try:
             _write_all(self._fd, data)
         except OSError as exc:
@@ -332,19 +357,21 @@ class StreamLog:
         self._hash.update(data)
         self._end += len(data)
         self._count += accepted
-        self._next_seq = seq
+        self._next_seq = first + accepted
         self._last_ms = now_ms
-        for key in keys:
-            self._remember(key)
+        self._remember(keys)
         self.appended += accepted
         self.appended_bytes += len(data)
         return result, keys
 
-    def _remember(self, key: str) -> None:
-        self._keys[key] = None
-        self._key_order.append(key)
-        while len(self._key_order) > self.limits.dedup_window:
-            self._keys.pop(self._key_order.popleft(), None)
+    def _remember(self, keys: list[str]) -> None:
+        self._keys.update(dict.fromkeys(keys))
+        self._key_order.extend(keys)
+        excess = len(self._key_order) - self.limits.dedup_window
+        if excess > 0:
+            forget, pop = self._key_order.popleft, self._keys.pop
+            for _ in range(excess):
+                pop(forget(), None)
 
     def _truncate_to(self, offset: int) -> None:
         try:
@@ -537,8 +564,7 @@ class StreamLog:
         self._first_ms = orjson.loads(lines[0])["t"] if lines else int(time.time() * 1000)
         self._last_ms = orjson.loads(lines[-1])["t"] if lines else self._first_ms
         self._durable = (self._end, self._next_seq, self._count)
-        for line in lines[-self.limits.dedup_window :]:
-            self._remember(orjson.loads(line)["k"])
+        self._remember([orjson.loads(line)["k"] for line in lines[-self.limits.dedup_window :]])
         if manifest.exists() or not lines:
             self._seal()
 
