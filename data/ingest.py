@@ -156,7 +156,8 @@ class Ingestor:
             for record, record_json in zip(records, encoded, strict=True):
                 mid = parse.message_id(record) or single_id
                 keys.append("m:" + mid if mid else dedup_key(origin, record_json))
-        return Batch(records=list(zip(encoded, keys, strict=True)), quarantined=bad, received_ms=int(time.time() * 1000))
+        good = list(zip(encoded, keys, strict=True))
+        return Batch(records=good, quarantined=bad, received_ms=int(time.time() * 1000))
 
     def count(self, spec: StreamSpec, *, accepted: int, duplicates: int, nbytes: int, quarantined: int) -> None:
         with self._lock:
