@@ -174,6 +174,15 @@ def partition(ms: int) -> str:
     return f"dt={moment:%Y-%m-%d}/hr={moment:%H}"
 
 
+HOUR_MS = 3_600_000
+
+
+def same_partition(a_ms: int, b_ms: int) -> bool:
+    """partition(a_ms) == partition(b_ms), without formatting dates on every append:
+    partitions are UTC hours, and UTC hours are whole multiples of an hour since the epoch."""
+    return a_ms // HOUR_MS == b_ms // HOUR_MS
+
+
 def dedup_key(source: bytes, record_json: bytes) -> str:
     return hashlib.blake2b(source + b"\0" + record_json, digest_size=16).hexdigest()
 
@@ -211,6 +220,7 @@ class StreamLog:
         self._fd: int | None = None
         self._rel = ""  # the open segment, relative to the archive root
         self._path: Path | None = None  # ... and its absolute path (resolved once, not per append)
+        self._file_id = (0, 0)  # ... and its (st_dev, st_ino)
         self._first_seq = 0
         self._next_seq = 0
         self._end = 0
@@ -278,9 +288,7 @@ class StreamLog:
         with self._cond:
             if self._fd is None or self._count == 0:
                 return None
-            if time.monotonic() - self._opened_at < self.limits.seconds and partition(now_ms) == partition(
-                self._first_ms
-            ):
+            if time.monotonic() - self._opened_at < self.limits.seconds and same_partition(now_ms, self._first_ms):
                 return None
             self._wait_idle()
             self._flock()
@@ -392,7 +400,7 @@ class StreamLog:
         return self._count > 0 and (
             self._count >= self.limits.records
             or self._end >= self.limits.bytes
-            or partition(now_ms) != partition(self._first_ms)
+            or not same_partition(now_ms, self._first_ms)
         )
 
     def _wait_idle_if_sealing(self, now_ms: int) -> None:
@@ -409,6 +417,7 @@ class StreamLog:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+            self._file_id = _file_id(self._fd)
             _fsync_dir(path.parent)
         except OSError as exc:
             self._fd = None
@@ -523,7 +532,13 @@ class StreamLog:
             return bool(self.store.list(self.key, f"dt=*/hr=*/*{OPEN_SUFFIX}")) or self._last_sealed_next() != (
                 self._next_seq
             )
-        return os.fstat(self._fd).st_size != self._end or not os.path.exists(self._path)
+        # One stat of the path per append: gone (sealed elsewhere), another file, or
+        # another size (appended elsewhere) all mean another process moved it.
+        try:
+            status = os.stat(self._path)
+        except FileNotFoundError:
+            return True
+        return status.st_size != self._end or (status.st_dev, status.st_ino) != self._file_id
 
     def _last_sealed_next(self) -> int:
         manifests = self.store.list(self.key, "dt=*/hr=*/*.json")
@@ -556,6 +571,7 @@ class StreamLog:
         first_seq = int(rel.rsplit("/", 1)[-1][: -len(OPEN_SUFFIX)])
         manifest = path.with_name(path.name[: -len(OPEN_SUFFIX)] + ".json")
         self._fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+        self._file_id = _file_id(self._fd)
         self._rel, self._first_seq, self._end, self._count = rel, first_seq, len(complete), len(lines)
         self._path = path
         self._next_seq = first_seq + len(lines)
@@ -576,6 +592,11 @@ class StreamLog:
 
     def _funlock(self) -> None:
         fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+
+
+def _file_id(fd: int) -> tuple[int, int]:
+    status = os.fstat(fd)
+    return status.st_dev, status.st_ino
 
 
 def _write_all(fd: int, data: bytes) -> None:
