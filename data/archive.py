@@ -229,6 +229,7 @@ class StreamLog:
         self._last_ms = 0
         self._opened_at = 0.0
         self._hash = hashlib.sha256()
+        self._unhashed: list[bytes] = []  # written, not yet in _hash (the commit thread adds them)
         self._durable = (0, 0, 0)  # (end offset, next seq, count) covered by an fsync
         self._keys: dict[str, None] = {}
         self._key_order: deque[str] = deque()
@@ -362,7 +363,7 @@ class StreamLog:
         except OSError as exc:
             self._truncate_to(self._end)
             raise ArchiveUnavailable(str(exc)) from exc
-        self._hash.update(data)
+        self._unhashed.append(data)  # hashed on the commit thread, off the request path
         self._end += len(data)
         self._count += accepted
         self._next_seq = first + accepted
@@ -427,6 +428,7 @@ class StreamLog:
         self._first_ms = self._last_ms = now_ms
         self._opened_at = time.monotonic()
         self._hash = hashlib.sha256()
+        self._unhashed = []
         self._durable = (0, self._next_seq, 0)
 
     # -- group commit ----------------------------------------------------------------------
@@ -444,8 +446,11 @@ class StreamLog:
                     return
                 batch, self._pending = self._pending, []
                 fd, target = self._fd, (self._end, self._next_seq, self._count)
+                chunks, self._unhashed, digest = self._unhashed, [], self._hash
                 self._syncing = True
             error = _fsync(fd)
+            for chunk in chunks:  # in file order: one commit thread, and sealing waits for it
+                digest.update(chunk)
             with self._cond:
                 self._syncing = False
                 if error is None:
@@ -468,6 +473,7 @@ class StreamLog:
             if self._fd is not None:
                 self._truncate_to(end)
             self._end, self._next_seq, self._count = end, next_seq, count
+            self._unhashed = []
             self._rehash()
             for pending in lost:
                 for key in pending.keys:
@@ -497,6 +503,9 @@ class StreamLog:
             raise ArchiveUnavailable(str(error))
         for pending in batch:
             pending.callback(None)
+        for chunk in self._unhashed:
+            self._hash.update(chunk)
+        self._unhashed = []
         os.close(self._fd)
         self._fd = None
         if self._count == 0:
@@ -576,6 +585,7 @@ class StreamLog:
         self._path = path
         self._next_seq = first_seq + len(lines)
         self._hash = hashlib.sha256(complete)
+        self._unhashed = []
         self._opened_at = time.monotonic()
         self._first_ms = orjson.loads(lines[0])["t"] if lines else int(time.time() * 1000)
         self._last_ms = orjson.loads(lines[-1])["t"] if lines else self._first_ms

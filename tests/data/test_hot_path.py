@@ -114,3 +114,38 @@ def test_duplicates_inside_a_batch_and_against_the_window_are_dropped_once(tmp_p
     third = log.append_sync([(b"6", "a"), (b"7", "d"), (b"8", "b")])
     assert (third.accepted, third.duplicates, third.first_seq) == (1, 2, 4)
     log.close()
+
+
+def test_segments_sealed_under_concurrent_appends_match_their_sha256(tmp_path):
+    """The segment's sha256 is computed on the commit thread: every sealed file must
+    still hash to what its manifest says, however the appends and seals interleave."""
+    import hashlib
+    import threading
+
+    store = LocalArchiveStore(tmp_path)
+    sealed = []
+    log = StreamLog(store, "p/s", limits=Limits(records=70), on_seal=sealed.append)
+
+    def writer(w):
+        done = []
+        for n in range(40):  # without waiting for each fsync: seals meet unhashed writes
+            log.append(
+                [(orjson.dumps({"w": w, "n": n, "i": i}), f"{w}-{n}-{i}") for i in range(w + 1)],
+                on_durable=done.append,
+            )
+        log.append_sync([(orjson.dumps({"w": w, "last": True}), f"{w}-last")])
+        assert done == [None] * 40
+
+    threads = [threading.Thread(target=writer, args=(w,)) for w in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    log.close()
+    assert len(sealed) >= 4
+    for segment in sealed:
+        data = store.read(segment.path)
+        assert hashlib.sha256(data).hexdigest() == segment.sha256
+        assert orjson.loads(store.read(segment.path[: -len(".jsonl")] + ".json"))["sha256"] == segment.sha256
+        assert len(data.splitlines()) == segment.records
+    assert sum(s.records for s in sealed) <= 40 * (1 + 2 + 3 + 4) + 4
