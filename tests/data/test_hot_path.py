@@ -149,3 +149,27 @@ def test_segments_sealed_under_concurrent_appends_match_their_sha256(tmp_path):
         assert orjson.loads(store.read(segment.path[: -len(".jsonl")] + ".json"))["sha256"] == segment.sha256
         assert len(data.splitlines()) == segment.records
     assert sum(s.records for s in sealed) <= 40 * (1 + 2 + 3 + 4) + 4
+
+
+def test_parquet_columns_cut_from_the_segment_are_the_parsed_ones(tmp_path):
+    """Compaction reads each line's head in C++ and cuts the record's text out as
+    written: the same columns as parsing and re-encoding every line."""
+    from data import segments
+
+    log = StreamLog(LocalArchiveStore(tmp_path), "p/s", limits=Limits())
+    records = [{"n": i, "s": 'héllo ✓ "q" \\ }', "nested": {"a": [1, 2.5, None]}} for i in range(30)]
+    log.append_sync([(orjson.dumps(r), f"k{i}") for i, r in enumerate(records)])
+    log.append_sync([(orjson.dumps(["not", "an", "object"]), "m:12345678901234567890")])
+    log.close()
+    data = b"".join(
+        (tmp_path / rel).read_bytes() for rel in LocalArchiveStore(tmp_path).list("p/s", "dt=*/hr=*/*.open")
+    )
+    table = segments._columns_fast(data)
+    lines = [orjson.loads(line) for line in data.splitlines()]
+    assert table.column("seq").to_pylist() == [line["seq"] for line in lines]
+    assert [t.timestamp() * 1000 for t in table.column("ingested_at").to_pylist()] == [line["t"] for line in lines]
+    assert table.column("key").to_pylist() == [line["k"] for line in lines]
+    assert table.column("record").to_pylist() == [orjson.dumps(line["r"]).decode() for line in lines]
+    escaped = data + b'{"seq":31,"t":1,"k":"m:a\\"b","r":{"n":1}}\n'
+    assert segments._columns_fast(escaped) is None  # a key with an escape: parsed line by line
+    assert segments._columns_fast(data + b'{"t":1,"seq":32,"k":"x","r":1}\n') is None
