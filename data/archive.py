@@ -449,20 +449,24 @@ class StreamLog:
                 chunks, self._unhashed, digest = self._unhashed, [], self._hash
                 self._syncing = True
             error = _fsync(fd)
-            for chunk in chunks:  # in file order: one commit thread, and sealing waits for it
-                digest.update(chunk)
             with self._cond:
-                self._syncing = False
                 if error is None:
                     if fd == self._fd:
                         self._durable = target
                 else:
                     batch = batch + self._pending
                     self._pending = []
-                    self._rollback(batch)
-                self._cond.notify_all()
+                    self._rollback(batch)  # rehashes from the file
             for pending in batch:
                 pending.callback(error)
+            # After the acknowledgements, not before them; in file order (one commit
+            # thread), and sealing waits for `_syncing` to clear before it reads the hash.
+            if error is None:
+                for chunk in chunks:
+                    digest.update(chunk)
+            with self._cond:
+                self._syncing = False
+                self._cond.notify_all()
 
     def _rollback(self, lost: list[_Pending]) -> None:
         """After a failed fsync: what was written since the last good one is not
