@@ -174,8 +174,29 @@ def partition(ms: int) -> str:
     return f"dt={moment:%Y-%m-%d}/hr={moment:%H}"
 
 
+HOUR_MS = 3_600_000
+
+
+def same_partition(a_ms: int, b_ms: int) -> bool:
+    """partition(a_ms) == partition(b_ms), without formatting dates on every append:
+    partitions are UTC hours, and UTC hours are whole multiples of an hour since the epoch."""
+    return a_ms // HOUR_MS == b_ms // HOUR_MS
+
+
 def dedup_key(source: bytes, record_json: bytes) -> str:
     return hashlib.blake2b(source + b"\0" + record_json, digest_size=16).hexdigest()
+
+
+def dedup_keys(source: bytes, records_json: list[bytes]) -> list[str]:
+    """dedup_key for each record: the source's prefix hashed once, each record only
+    added to a copy of that state (no concatenation, no per-record setup)."""
+    base = hashlib.blake2b(source + b"\0", digest_size=16)
+    keys = []
+    for record_json in records_json:
+        digest = base.copy()
+        digest.update(record_json)
+        keys.append(digest.hexdigest())
+    return keys
 
 
 class StreamLog:
@@ -199,6 +220,7 @@ class StreamLog:
         self._fd: int | None = None
         self._rel = ""  # the open segment, relative to the archive root
         self._path: Path | None = None  # ... and its absolute path (resolved once, not per append)
+        self._file_id = (0, 0)  # ... and its (st_dev, st_ino)
         self._first_seq = 0
         self._next_seq = 0
         self._end = 0
@@ -207,6 +229,7 @@ class StreamLog:
         self._last_ms = 0
         self._opened_at = 0.0
         self._hash = hashlib.sha256()
+        self._unhashed: list[bytes] = []  # written, not yet in _hash (the commit thread adds them)
         self._durable = (0, 0, 0)  # (end offset, next seq, count) covered by an fsync
         self._keys: dict[str, None] = {}
         self._key_order: deque[str] = deque()
@@ -266,9 +289,7 @@ class StreamLog:
         with self._cond:
             if self._fd is None or self._count == 0:
                 return None
-            if time.monotonic() - self._opened_at < self.limits.seconds and partition(now_ms) == partition(
-                self._first_ms
-            ):
+            if time.monotonic() - self._opened_at < self.limits.seconds and same_partition(now_ms, self._first_ms):
                 return None
             self._wait_idle()
             self._flock()
@@ -303,48 +324,63 @@ class StreamLog:
 
     # -- writing ----------------------------------------------------------------------
     def _write(self, records: list[tuple[bytes, str]], now_ms: int) -> tuple[AppendResult, list[str]]:
-        parts, keys, seq, batch_keys = [], [], self._next_seq, set()
-        stamp = b',"t":%d,"k":' % now_ms
-        for record_json, key in records:
-            if key in self._keys or key in batch_keys:
-                self.duplicates += 1
-                continue
-            batch_keys.add(key)
-            keys.append(key)
-            parts.append(b'{"seq":%d%s%s,"r":%s}\n' % (seq, stamp, orjson.dumps(key), record_json))
-            seq += 1
-        accepted = seq - self._next_seq
+        keys = [key for _, key in records]
+        known = self._keys
+        if len(set(keys)) == len(keys) and known.keys().isdisjoint(keys):
+            fresh = records  # the usual batch: no duplicate, nothing to filter
+        else:
+            fresh, batch_keys = [], set()
+            for record in records:
+                key = record[1]
+                if key in known or key in batch_keys:
+                    continue
+                batch_keys.add(key)
+                fresh.append(record)
+            keys = [key for _, key in fresh]
+        first = self._next_seq
+        accepted = len(fresh)
+        self.duplicates += len(records) - accepted
         result = AppendResult(
             accepted=accepted,
             duplicates=len(records) - accepted,
-            first_seq=self._next_seq if accepted else None,
-            last_seq=seq - 1 if accepted else None,
+            first_seq=first if accepted else None,
+            last_seq=first + accepted - 1 if accepted else None,
             segment=self._rel,
         )
         if not accepted:
             return result, keys
-        data = b"".join(parts)
+        # One formatting per record and one join: the lines go to the file in one write.
+        stamp = b',"t":%d,"k":' % now_ms
+        dumps = orjson.dumps
+        data = b"".join(
+            [
+                b'{"seq":%d%s%s,"r":%s}\n' % (seq, stamp, dumps(key), record_json)
+                for seq, (record_json, key) in enumerate(fresh, first)
+            ]
+        )
         try:
             _write_all(self._fd, data)
         except OSError as exc:
             self._truncate_to(self._end)
             raise ArchiveUnavailable(str(exc)) from exc
-        self._hash.update(data)
+        self._unhashed.append(data)  # hashed on the commit thread, off the request path
         self._end += len(data)
         self._count += accepted
-        self._next_seq = seq
+        self._next_seq = first + accepted
         self._last_ms = now_ms
-        for key in keys:
-            self._remember(key)
+        self._remember(keys)
         self.appended += accepted
         self.appended_bytes += len(data)
         return result, keys
 
-    def _remember(self, key: str) -> None:
-        self._keys[key] = None
-        self._key_order.append(key)
-        while len(self._key_order) > self.limits.dedup_window:
-            self._keys.pop(self._key_order.popleft(), None)
+    def _remember(self, keys: list[str]) -> None:
+        self._keys.update(dict.fromkeys(keys))
+        self._key_order.extend(keys)
+        excess = len(self._key_order) - self.limits.dedup_window
+        if excess > 0:
+            forget, pop = self._key_order.popleft, self._keys.pop
+            for _ in range(excess):
+                pop(forget(), None)
 
     def _truncate_to(self, offset: int) -> None:
         try:
@@ -365,7 +401,7 @@ class StreamLog:
         return self._count > 0 and (
             self._count >= self.limits.records
             or self._end >= self.limits.bytes
-            or partition(now_ms) != partition(self._first_ms)
+            or not same_partition(now_ms, self._first_ms)
         )
 
     def _wait_idle_if_sealing(self, now_ms: int) -> None:
@@ -382,6 +418,7 @@ class StreamLog:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+            self._file_id = _file_id(self._fd)
             _fsync_dir(path.parent)
         except OSError as exc:
             self._fd = None
@@ -391,6 +428,7 @@ class StreamLog:
         self._first_ms = self._last_ms = now_ms
         self._opened_at = time.monotonic()
         self._hash = hashlib.sha256()
+        self._unhashed = []
         self._durable = (0, self._next_seq, 0)
 
     # -- group commit ----------------------------------------------------------------------
@@ -408,20 +446,27 @@ class StreamLog:
                     return
                 batch, self._pending = self._pending, []
                 fd, target = self._fd, (self._end, self._next_seq, self._count)
+                chunks, self._unhashed, digest = self._unhashed, [], self._hash
                 self._syncing = True
             error = _fsync(fd)
             with self._cond:
-                self._syncing = False
                 if error is None:
                     if fd == self._fd:
                         self._durable = target
                 else:
                     batch = batch + self._pending
                     self._pending = []
-                    self._rollback(batch)
-                self._cond.notify_all()
+                    self._rollback(batch)  # rehashes from the file
             for pending in batch:
                 pending.callback(error)
+            # After the acknowledgements, not before them; in file order (one commit
+            # thread), and sealing waits for `_syncing` to clear before it reads the hash.
+            if error is None:
+                for chunk in chunks:
+                    digest.update(chunk)
+            with self._cond:
+                self._syncing = False
+                self._cond.notify_all()
 
     def _rollback(self, lost: list[_Pending]) -> None:
         """After a failed fsync: what was written since the last good one is not
@@ -432,6 +477,7 @@ class StreamLog:
             if self._fd is not None:
                 self._truncate_to(end)
             self._end, self._next_seq, self._count = end, next_seq, count
+            self._unhashed = []
             self._rehash()
             for pending in lost:
                 for key in pending.keys:
@@ -461,6 +507,9 @@ class StreamLog:
             raise ArchiveUnavailable(str(error))
         for pending in batch:
             pending.callback(None)
+        for chunk in self._unhashed:
+            self._hash.update(chunk)
+        self._unhashed = []
         os.close(self._fd)
         self._fd = None
         if self._count == 0:
@@ -496,7 +545,13 @@ class StreamLog:
             return bool(self.store.list(self.key, f"dt=*/hr=*/*{OPEN_SUFFIX}")) or self._last_sealed_next() != (
                 self._next_seq
             )
-        return os.fstat(self._fd).st_size != self._end or not os.path.exists(self._path)
+        # One stat of the path per append: gone (sealed elsewhere), another file, or
+        # another size (appended elsewhere) all mean another process moved it.
+        try:
+            status = os.stat(self._path)
+        except FileNotFoundError:
+            return True
+        return status.st_size != self._end or (status.st_dev, status.st_ino) != self._file_id
 
     def _last_sealed_next(self) -> int:
         manifests = self.store.list(self.key, "dt=*/hr=*/*.json")
@@ -529,16 +584,17 @@ class StreamLog:
         first_seq = int(rel.rsplit("/", 1)[-1][: -len(OPEN_SUFFIX)])
         manifest = path.with_name(path.name[: -len(OPEN_SUFFIX)] + ".json")
         self._fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+        self._file_id = _file_id(self._fd)
         self._rel, self._first_seq, self._end, self._count = rel, first_seq, len(complete), len(lines)
         self._path = path
         self._next_seq = first_seq + len(lines)
         self._hash = hashlib.sha256(complete)
+        self._unhashed = []
         self._opened_at = time.monotonic()
         self._first_ms = orjson.loads(lines[0])["t"] if lines else int(time.time() * 1000)
         self._last_ms = orjson.loads(lines[-1])["t"] if lines else self._first_ms
         self._durable = (self._end, self._next_seq, self._count)
-        for line in lines[-self.limits.dedup_window :]:
-            self._remember(orjson.loads(line)["k"])
+        self._remember([orjson.loads(line)["k"] for line in lines[-self.limits.dedup_window :]])
         if manifest.exists() or not lines:
             self._seal()
 
@@ -550,6 +606,11 @@ class StreamLog:
 
     def _funlock(self) -> None:
         fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+
+
+def _file_id(fd: int) -> tuple[int, int]:
+    status = os.fstat(fd)
+    return status.st_dev, status.st_ino
 
 
 def _write_all(fd: int, data: bytes) -> None:

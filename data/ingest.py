@@ -15,11 +15,12 @@ from typing import Any, Protocol
 import orjson
 
 from data import parse, schema
-from data.archive import Limits, LocalArchiveStore, SealedSegment, StreamLog, dedup_key
+from data.archive import Limits, LocalArchiveStore, SealedSegment, StreamLog, dedup_key, dedup_keys
 
 logger = logging.getLogger(__name__)
 MAX_REASONS = 100
-ID_FIELDS = frozenset({parse.MESSAGE_ID_FIELD})
+MESSAGE_ID_FIELD = parse.MESSAGE_ID_FIELD
+ID_FIELDS = frozenset({MESSAGE_ID_FIELD})
 
 
 @dataclass
@@ -34,10 +35,13 @@ class StreamSpec:
     mqtt_username: str = ""
     mqtt_password: str = ""
     validator: Callable | None = field(default=None, repr=False, compare=False)
+    # True for records the schema surely accepts (schema.quick_check), or None
+    fits: Callable[[Any], bool] | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.validator is None and self.schema is not None:
             self.validator = schema.compile_schema(self.schema)
+            self.fits = schema.quick_check(self.schema)
 
 
 @dataclass
@@ -95,7 +99,7 @@ class Ingestor:
             for key, spec in specs.items():
                 old = self.streams.get(key)
                 if old is not None and old.schema == spec.schema:
-                    spec.validator = old.validator  # compiled once
+                    spec.validator, spec.fits = old.validator, old.fits  # compiled once
             self.streams = specs
             self.by_id = {spec.id: spec for spec in specs.values()}
 
@@ -123,22 +127,36 @@ class Ingestor:
         if spec.validator is not None:
             return
         frozen = self.source.freeze_schema(stream_id=spec.id, schema=schema.infer(records, ignore=ID_FIELDS))
-        spec.schema, spec.validator = frozen, schema.compile_schema(frozen)
+        spec.schema, spec.validator, spec.fits = frozen, schema.compile_schema(frozen), schema.quick_check(frozen)
 
     def prepare(self, spec: StreamSpec, records: list[Any], *, origin: bytes, message_id: str | None = None) -> Batch:
         """Splits records into those that fit (encoded, with their dedup key: the client
-        message id, else a digest of origin + payload) and those for the quarantine."""
-        good, bad = [], []
-        validator = spec.validator
-        single_id = message_id if len(records) == 1 else None
-        for index, record in enumerate(records):
-            reason = schema.check(validator, record)
-            if reason is not None:
-                bad.append(Quarantined(index=index, reason=reason, payload=record))
-                continue
-            record_json = orjson.dumps(record)
-            mid = parse.message_id(record) or single_id
-            good.append((record_json, "m:" + mid if mid else dedup_key(origin, record_json)))
+        message id, else a digest of origin + payload) and those for the quarantine.
+
+        The hot path of both planes, so each step runs once per record and in bulk:
+        the quick schema check (the compiled validator only for records it is unsure
+        of), one orjson encoding, one digest."""
+        bad: list[Quarantined] = []
+        validator, fits = spec.validator, spec.fits
+        if validator is not None and (fits is None or not all(map(fits, records))):
+            kept = []
+            for index, record in enumerate(records):
+                reason = None if fits is not None and fits(record) else schema.check(validator, record)
+                if reason is None:
+                    kept.append(record)
+                else:
+                    bad.append(Quarantined(index=index, reason=reason, payload=record))
+            records = kept
+        encoded = list(map(orjson.dumps, records))
+        single_id = message_id if len(records) == 1 and not bad else None
+        if single_id is None and not any(MESSAGE_ID_FIELD in r for r in records if type(r) is dict):
+            keys = dedup_keys(origin, encoded)
+        else:
+            keys = []
+            for record, record_json in zip(records, encoded, strict=True):
+                mid = parse.message_id(record) or single_id
+                keys.append("m:" + mid if mid else dedup_key(origin, record_json))
+        good = list(zip(encoded, keys, strict=True))
         return Batch(records=good, quarantined=bad, received_ms=int(time.time() * 1000))
 
     def count(self, spec: StreamSpec, *, accepted: int, duplicates: int, nbytes: int, quarantined: int) -> None:

@@ -136,15 +136,16 @@ class IngestApp:
             return _error(404, "Use POST /ingest/<project>/<stream>.")
         key = f"{parts[0]}/{parts[1]}"
         spec = self.ingestor.streams.get(key)
-        if spec is None or _authorize(scope, spec) is not None:
+        denied = None if spec is None else _authorize(scope, spec)
+        if spec is None or denied is not None:
             # A stream or token made a moment ago: reload now rather than at the next tick.
             await self._reload_soon()
             spec = self.ingestor.streams.get(key)
+            denied = None if spec is None else _authorize(scope, spec)
         if spec is None:
             return _error(404, f"No stream {parts[1]!r} in project {parts[0]!r}.")
         if scope["method"] != "POST":
             return _error(405, "Use POST to send records.")
-        denied = _authorize(scope, spec)
         if denied is not None:
             return denied
         if not spec.active:

@@ -38,6 +38,61 @@ def check(validator: Validator | None, record: Any) -> str | None:
     return None
 
 
+# JSON Schema type -> the Python types of parsed JSON that surely have it (a float
+# such as 1.0 is an integer too, but that one is left to the full validator).
+_SURE_TYPES = {
+    "string": (str,),
+    "integer": (int,),
+    "number": (int, float),
+    "boolean": (bool,),
+    "null": (type(None),),
+    "object": (dict,),
+    "array": (list,),
+}
+_PLAIN_KEYS = frozenset({"type", "properties", "required", "$schema", "title", "description", "$id", "$comment"})
+_PLAIN_PROPERTY_KEYS = frozenset({"type", "title", "description", "$comment"})
+
+
+def quick_check(schema: dict | None) -> Callable[[Any], bool] | None:
+    """For the usual stream schema (an object whose properties have only a type, some
+    required) a predicate that is True only for records the schema surely accepts, far
+    cheaper than the compiled validator; the records it says False for go to the
+    validator (for the verdict and its reason). None for any other schema."""
+    if not isinstance(schema, dict) or not schema.keys() <= _PLAIN_KEYS:
+        return None
+    kind, properties, required = schema.get("type"), schema.get("properties", {}), schema.get("required", [])
+    if kind not in ("object", None) or not isinstance(properties, dict) or not isinstance(required, list):
+        return None
+    if not all(isinstance(name, str) for name in required):
+        return None
+    checks = []
+    for name, rule in properties.items():
+        if not isinstance(rule, dict) or not rule.keys() <= _PLAIN_PROPERTY_KEYS:
+            return None
+        types = rule.get("type")
+        names = [types] if isinstance(types, str) else types
+        if types is None:
+            continue  # any value
+        if not isinstance(names, list) or not names or not all(t in _SURE_TYPES for t in names):
+            return None
+        checks.append((name, frozenset(t for n in names for t in _SURE_TYPES[n])))
+    need = frozenset(required)
+    if kind is None and not need and not checks:
+        return lambda record: True  # {}: every value fits
+    missing = object()
+
+    def fits(record: Any) -> bool:
+        if type(record) is not dict or not need <= record.keys():
+            return False
+        for name, types in checks:
+            value = record.get(name, missing)
+            if value is not missing and type(value) not in types:
+                return False
+        return True
+
+    return fits
+
+
 def _type_of(value: Any) -> str | None:
     for python_type, name in _TYPES:
         if type(value) is python_type:

@@ -263,9 +263,9 @@ def test_a_full_disk_holds_the_puback_and_mqtt_resumes(small_disk, broker, setti
         wait_until(lambda: sub.generation > 2, what="a refused write")  # it dropped the connection
         acked_while_full = sub.acked
         assert acked_while_full < 200
-        # Every acknowledged message is archived; the subscriber may also have archived
-        # (not acknowledged) more before the refusal: the broker redelivers those and
-        # dedup keeps one of each (checked below).
+        # Every acknowledged record is archived. Records fsync'd just before the refused
+        # write may miss their PUBACK (the connection is already being dropped): the
+        # broker redelivers them and dedup keeps one copy, checked below.
         assert len(archived(archive_dir, key)) >= acked_while_full
         filler.unlink()
         wait_until(lambda: len(archived(archive_dir, key)) >= 200, timeout=90, what="every message after space returns")
