@@ -9,9 +9,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mlplatform.errors import InvalidState, ValidationFailed
+from mlplatform.errors import ValidationFailed
 from mlplatform.models import User
+from projects import selectors as project_selectors
+from projects import services as project_services
 from projects.models import Project
+from registry import selectors as registry_selectors
 
 
 @dataclass
@@ -24,22 +27,12 @@ class VersionInfo:
     metrics: dict[str, float] = field(default_factory=dict)
 
 
-def _registry():
-    try:
-        from registry import selectors
-    except ImportError:
-        raise InvalidState("The model registry is not available in this installation yet.")
-    return selectors
-
-
 def version_resolve(*, user: User, name: str, version: object) -> VersionInfo:
     """The registered version `name` v`version` as the user may see it (NotFound otherwise)."""
-    selectors = _registry()
-    mv = selectors.model_version_get(user=user, name=name, version=version)
-    return _info(selectors, mv)
+    return _info(registry_selectors.model_version_get(user=user, name=name, version=version))
 
 
-def _info(selectors, mv) -> VersionInfo:
+def _info(mv) -> VersionInfo:
     metrics: dict[str, float] = {}
     run = getattr(mv, "run", None)
     if run is not None:
@@ -48,7 +41,7 @@ def _info(selectors, mv) -> VersionInfo:
         model_name=mv.registered_model.name,
         version=mv.version,
         project_id=mv.registered_model.project_id,
-        model_dir=Path(selectors.model_version_local_dir(version=mv)),
+        model_dir=Path(registry_selectors.model_version_local_dir(version=mv)),
         obj=mv,
         metrics=metrics,
     )
@@ -71,16 +64,12 @@ def _run_metrics(run) -> dict[str, float]:
 def newer_versions(*, model_name: str, project_id: int, after_version: int) -> list[VersionInfo]:
     """Versions of the same registered model registered after `after_version` (for
     auto-canary; runs as the system, inside the endpoint's project)."""
-    selectors = _registry()
-    from registry.models import ModelVersion
-
-    qs = ModelVersion.objects.select_related("registered_model", "run").filter(
-        registered_model__project_id=project_id, registered_model__name=model_name, version__gt=after_version
-    )
     out = []
-    for mv in qs.order_by("version"):
+    for mv in registry_selectors.model_versions_after(
+        project_id=project_id, name=model_name, after_version=after_version
+    ):
         try:
-            out.append(_info(selectors, mv))
+            out.append(_info(mv))
         except Exception:  # noqa: S112 - a version without files is not a candidate
             continue
     return out
@@ -164,22 +153,14 @@ def _artifact_frame(run, source: str, max_rows: int):
 
 
 def production_gate_passed(*, project: Project) -> bool:
-    try:
-        from projects.selectors import project_gate_passed
-    except ImportError:
-        return False
-    return project_gate_passed(project=project, stage="Production")
+    return project_selectors.project_gate_passed(project=project, stage="Production")
 
 
 def kpis_fed_by(*, project_id: int, endpoint_slug: str) -> list[tuple[Any, str]]:
     """(kpi, metric) for the project's KPIs whose source is this endpoint: source type
     `endpoint_metric`, source key `<endpoint-slug>:<metric>` or just `<metric>`."""
-    try:
-        from projects.models import Kpi
-    except ImportError:
-        return []
     out = []
-    for kpi in Kpi.objects.filter(project_id=project_id, source_type="endpoint_metric"):
+    for kpi in project_selectors.kpis_fed_from(project_id=project_id, source_type="endpoint_metric"):
         slug, _, metric = kpi.source_key.rpartition(":")
         if slug in ("", endpoint_slug) and metric:
             out.append((kpi, metric))
@@ -187,6 +168,4 @@ def kpis_fed_by(*, project_id: int, endpoint_slug: str) -> list[tuple[Any, str]]
 
 
 def kpi_record(*, kpi, value: float, source: str) -> None:
-    from projects import services
-
-    services.kpi_record_value(kpi=kpi, value=value, source=source)
+    project_services.kpi_record_value(kpi=kpi, value=value, source=source)

@@ -91,6 +91,11 @@ def kpi_list(*, project: Project) -> QuerySet[Kpi]:
     return Kpi.objects.filter(project=project).order_by("is_draft", "name")
 
 
+def kpis_fed_from(*, project_id: int, source_type: str) -> QuerySet[Kpi]:
+    """The project's KPIs fed automatically from one kind of source (e.g. an endpoint)."""
+    return Kpi.objects.filter(project_id=project_id, source_type=source_type)
+
+
 def kpi_get(*, user: User, kpi_id: int, min_role: str = Role.VIEWER) -> Kpi:
     kpi = Kpi.objects.select_related("project", "project__owner").filter(pk=kpi_id).first()
     if kpi is None:

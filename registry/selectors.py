@@ -71,6 +71,16 @@ def version_queryset() -> QuerySet[ModelVersion]:
     ).prefetch_related("tags", "aliases")
 
 
+def model_versions_after(*, project_id: int, name: str, after_version: int) -> QuerySet[ModelVersion]:
+    """Versions of one registered model registered after `after_version`, oldest first
+    (for the system's own use: auto-canary inside the endpoint's project)."""
+    return (
+        ModelVersion.objects.select_related("registered_model", "run")
+        .filter(registered_model__project_id=project_id, registered_model__name=name, version__gt=after_version)
+        .order_by("version")
+    )
+
+
 def model_version_get(*, user: User, name: str, version: object, min_role: str = Role.VIEWER) -> ModelVersion:
     model = registered_model_get(user=user, name=name, min_role=min_role)
     mv = version_queryset().filter(registered_model=model, version=_parse_version(version)).first()
