@@ -7,6 +7,7 @@ from django import forms
 from django.http import Http404
 
 from mlplatform.errors import ApplicationError, NotFound
+from projects.selectors import project_get, project_list
 
 
 def call_service(form: forms.Form, fn: Callable[..., Any], **kwargs) -> Any | None:
@@ -16,6 +17,22 @@ def call_service(form: forms.Form, fn: Callable[..., Any], **kwargs) -> Any | No
         return fn(**kwargs)
     except ApplicationError as exc:
         form.add_error(None, exc.message)
+        return None
+
+
+def offer_projects(form: forms.Form, user) -> None:
+    """A create form's project choice: the projects the user can see (the service
+    checks the role on the one chosen, see chosen_project)."""
+    form.fields["project"].choices = [(p.slug, p.name) for p in project_list(user=user)]
+
+
+def chosen_project(form: forms.Form, data: dict, user, min_role: str):
+    """Pops the chosen project's slug from the cleaned data and returns the project if
+    the user holds `min_role` there; else puts the reason on the form and returns None."""
+    try:
+        return project_get(user=user, slug=data.pop("project"), min_role=min_role)
+    except ApplicationError as exc:
+        form.add_error("project", exc.message)
         return None
 
 

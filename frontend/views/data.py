@@ -13,12 +13,11 @@ from django.views.decorators.http import require_POST
 
 from data import live, selectors, services
 from data.models import SourceKind
-from frontend.views.common import call_service, get_or_404
+from frontend.views.common import call_service, chosen_project, get_or_404, offer_projects
 from mlplatform.errors import ApplicationError
 from mlplatform.errors import PermissionDenied as NotAllowed
 from mlplatform.roles import Role, role_at_least
 from projects.models import slug_validator
-from projects.selectors import project_get, project_list
 
 SCHEMA_HELP = "JSON Schema for one record. Leave empty: it is inferred from the first records, then frozen."
 
@@ -102,20 +101,16 @@ def stream_list(request):
 @login_required
 def stream_create(request):
     form = StreamForm(request.POST or None)
-    form.fields["project"].choices = [(p.slug, p.name) for p in project_list(user=request.user)]
+    offer_projects(form, request.user)
     if request.method == "POST" and form.is_valid():
         data = dict(form.cleaned_data)
-        try:
-            project = project_get(user=request.user, slug=data.pop("project"), min_role=Role.DATA_SCIENTIST)
-        except ApplicationError as exc:
-            form.add_error("project", exc.message)
-        else:
-            stream = call_service(form, services.stream_create, project=project, actor=request.user, **data)
-            if stream is not None:
-                _, raw = services.ingest_token_create(stream=stream, actor=request.user, name="first token")
-                request.session["ingest_token"] = raw
-                messages.success(request, f"Stream '{stream.name}' created, with its first ingest token.")
-                return redirect("stream-detail", project=project.slug, stream=stream.slug)
+        project = chosen_project(form, data, request.user, Role.DATA_SCIENTIST)
+        stream = project and call_service(form, services.stream_create, project=project, actor=request.user, **data)
+        if stream:
+            _, raw = services.ingest_token_create(stream=stream, actor=request.user, name="first token")
+            request.session["ingest_token"] = raw
+            messages.success(request, f"Stream '{stream.name}' created, with its first ingest token.")
+            return redirect("stream-detail", project=project.slug, stream=stream.slug)
     return render(request, "frontend/data/form.html", {"form": form})
 
 

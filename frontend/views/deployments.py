@@ -11,12 +11,11 @@ from django.views.decorators.http import require_POST
 from deployments import monitoring, selectors, services
 from deployments.models import ChallengerMode
 from frontend.views import lifecycle
-from frontend.views.common import all_errors, call_service, get_or_404
+from frontend.views.common import all_errors, call_service, chosen_project, get_or_404, offer_projects
 from mlplatform.errors import ApplicationError
 from mlplatform.errors import PermissionDenied as NotAllowed
 from mlplatform.roles import Role, role_at_least
 from projects.models import slug_validator
-from projects.selectors import project_get, project_list
 
 
 class EndpointForm(forms.Form):
@@ -137,20 +136,16 @@ def endpoint_list(request):
 @login_required
 def endpoint_create(request):
     form = EndpointForm(request.POST or None)
-    form.fields["project"].choices = [(p.slug, p.name) for p in project_list(user=request.user)]
+    offer_projects(form, request.user)
     if request.method == "POST" and form.is_valid():
         data = dict(form.cleaned_data)
-        try:
-            project = project_get(user=request.user, slug=data.pop("project"), min_role=Role.ML_ENGINEER)
-        except ApplicationError as exc:
-            form.add_error("project", exc.message)
-        else:
-            created = call_service(form, services.endpoint_create, project=project, actor=request.user, **data)
-            if created is not None:
-                endpoint, token = created
-                messages.success(request, f"Endpoint '{endpoint.name}' created.")
-                request.session["endpoint_token"] = token
-                return redirect("endpoint-detail", slug=endpoint.slug)
+        project = chosen_project(form, data, request.user, Role.ML_ENGINEER)
+        created = project and call_service(form, services.endpoint_create, project=project, actor=request.user, **data)
+        if created:
+            endpoint, token = created
+            messages.success(request, f"Endpoint '{endpoint.name}' created.")
+            request.session["endpoint_token"] = token
+            return redirect("endpoint-detail", slug=endpoint.slug)
     return render(request, "frontend/deployments/form.html", {"form": form})
 
 
